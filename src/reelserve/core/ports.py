@@ -1,0 +1,193 @@
+"""The interfaces the services need; adapters in store/, blobs/ implement them.
+
+Every state change of a generation is conditional on ``(id, attempt, status)`` inside
+the store, so a worker that lost its lease can never finish or charge twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from reelserve.core.ledger import Bucket, Split
+from reelserve.core.records import Generation
+from reelserve.core.status import Status
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    workspace_id: str
+    prefix: str
+    name: str | None
+    created_at: float
+    revoked_at: float | None
+
+
+@dataclass(frozen=True)
+class Balances:
+    workspace_id: str
+    subscription: int
+    permanent: int
+    subscription_period_end: float | None
+
+    @property
+    def total(self) -> int:
+        return self.subscription + self.permanent
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    id: str
+    workspace_id: str
+    model: str
+    mode: str
+    input: dict[str, Any]
+    plan: dict[str, Any]
+    price: int
+    max_attempts: int
+    deadline_s: float
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    key: str
+    request_hash: str
+    ttl_s: float
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    generation_id: str
+    status: Status
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class ReapReport:
+    requeued: int = 0
+    timed_out: int = 0
+    canceled: int = 0
+
+
+class Store(Protocol):
+    # Workspaces and keys.
+    def ensure_workspace(self, name: str) -> Workspace: ...
+    def find_workspace(self, name: str) -> Workspace | None: ...
+    def count_workspaces(self) -> int: ...
+    def add_key(self, workspace_id: str, prefix: str, digest: str, name: str | None) -> str: ...
+    def workspace_for_key(self, digest: str) -> Workspace | None: ...
+    def revoke_key(self, prefix_or_id: str) -> bool: ...
+    def list_keys(self, workspace_id: str) -> list[ApiKeyInfo]: ...
+
+    # Credits.
+    def grant(
+        self,
+        workspace_id: str,
+        bucket: Bucket,
+        amount: int,
+        period_end: float | None = None,
+    ) -> Balances: ...
+    def balances(self, workspace_id: str) -> Balances: ...
+    def ledger_sums(self, workspace_id: str) -> dict[Bucket, int]: ...
+
+    # Generations (API side).
+    def submit(
+        self, new: NewGeneration, idempotency: IdempotencyClaim | None
+    ) -> tuple[Generation, bool]: ...
+    def get(self, generation_id: str) -> Generation | None: ...
+    def list_for_workspace(
+        self,
+        workspace_id: str,
+        statuses: Iterable[Status] | None,
+        limit: int,
+        before_id: str | None = None,
+    ) -> list[Generation]: ...
+    def cancel(self, workspace_id: str, generation_id: str) -> Generation: ...
+    def events_after(self, generation_id: str, after_seq: int) -> list[Event]: ...
+
+    # Work (worker side), fenced by attempt.
+    def claim(
+        self, worker_id: str, models: Iterable[str], lease_s: float
+    ) -> Generation | None: ...
+    def heartbeat(
+        self, generation_id: str, attempt: int, worker_id: str, progress: int, lease_s: float
+    ) -> Heartbeat: ...
+    def complete(
+        self,
+        generation_id: str,
+        attempt: int,
+        worker_id: str,
+        data: dict[str, Any],
+        charge: int,
+    ) -> Generation: ...
+    def fail(
+        self,
+        generation_id: str,
+        attempt: int,
+        worker_id: str,
+        code: str,
+        message: str,
+        retry_in_s: float | None = None,
+    ) -> Generation: ...
+    def finish_canceled(self, generation_id: str, attempt: int, worker_id: str) -> Generation: ...
+    def reap(self, backoff_s: float) -> ReapReport: ...
+
+    # Workers.
+    def register_worker(
+        self, worker_id: str, name: str, models: list[str], info: dict[str, Any]
+    ) -> None: ...
+    def touch_worker(self, worker_id: str) -> None: ...
+    def remove_worker(self, worker_id: str) -> None: ...
+    def served_models(self, fresh_within_s: float) -> dict[str, dict[str, Any]]: ...
+
+    # Health.
+    def ping(self) -> None: ...
+
+
+class Blobs(Protocol):
+    """Where uploads and outputs live. Keys are relative, slash-separated paths."""
+
+    def put_file(self, key: str, source: Path, content_type: str) -> None: ...
+    def open_writer(self, key: str) -> Any: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def fetch_to(self, key: str, dest: Path) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+
+class Notifier(Protocol):
+    """Wake-ups: something about generation ``id`` (or the queue) changed."""
+
+    def notify(self, channel: str) -> None: ...
+    def wait(self, channel: str, timeout_s: float) -> AsyncIterator[None]: ...
+
+
+__all__ = [
+    "ApiKeyInfo",
+    "Balances",
+    "Blobs",
+    "Event",
+    "Heartbeat",
+    "IdempotencyClaim",
+    "NewGeneration",
+    "Notifier",
+    "ReapReport",
+    "Split",
+    "Store",
+    "Workspace",
+]

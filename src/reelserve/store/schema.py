@@ -1,0 +1,125 @@
+"""The one schema, shared by SQLite and PostgreSQL. Times are epoch seconds (float)
+taken from the database clock, so every replica and worker agrees on lease expiry."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+JSON = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+Seconds = sa.Float(precision=53)
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", Seconds, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("revoked_at", Seconds),
+)
+
+credit_buckets = sa.Table(
+    "credit_buckets",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("bucket", sa.String(20), primary_key=True),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("period_end", Seconds),
+    sa.CheckConstraint("balance >= 0", name="balance_not_negative"),
+)
+
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("bucket", sa.String(20), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("generation_id", sa.String(40)),
+    # delta: the change to the bucket's balance; amount: the credits the entry is about
+    # (a capture moves no balance: the reserve already did).
+    sa.Column("delta", sa.BigInteger, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.UniqueConstraint("generation_id", "kind", "bucket", name="one_entry_per_task_kind_bucket"),
+)
+
+generations = sa.Table(
+    "generations",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("mode", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("input", JSON, nullable=False),
+    sa.Column("plan", JSON, nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("reserved_subscription", sa.BigInteger, nullable=False),
+    sa.Column("reserved_permanent", sa.BigInteger, nullable=False),
+    sa.Column("usage_subscription", sa.BigInteger, nullable=False),
+    sa.Column("usage_permanent", sa.BigInteger, nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(40)),
+    sa.Column("lease_expires_at", Seconds),
+    sa.Column("heartbeat_at", Seconds),
+    sa.Column("not_before", Seconds, nullable=False),
+    sa.Column("deadline_at", Seconds, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("error_code", sa.String(60)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("data", JSON),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("started_at", Seconds),
+    sa.Column("completed_at", Seconds),
+    sa.Index("generations_queue", "status", "model", "id"),
+    sa.Index("generations_workspace", "workspace_id", "id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("generation_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("snapshot", JSON, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Index("events_generation", "generation_id", "seq"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("generation_id", sa.String(40), nullable=False),
+    sa.Column("expires_at", Seconds, nullable=False),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("models", JSON, nullable=False),
+    sa.Column("info", JSON, nullable=False),
+    sa.Column("started_at", Seconds, nullable=False),
+    sa.Column("last_seen_at", Seconds, nullable=False),
+)

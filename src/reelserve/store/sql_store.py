@@ -1,0 +1,775 @@
+"""SqlStore: every use case's transaction, on SQLite or PostgreSQL.
+
+Writers open ``BEGIN IMMEDIATE`` on SQLite (one writer at a time, no lock upgrades that a
+busy timeout cannot resolve) and lock rows with ``FOR UPDATE`` on PostgreSQL. Every change
+of a generation is fenced by ``(id, attempt, status, lease_owner)``; every ledger row is
+unique per ``(generation, kind, bucket)``, so nothing can finish or charge twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, Row
+
+from reelserve.core.errors import Conflict, InsufficientCredits, LeaseLost, NotFound
+from reelserve.core.ids import new_key_id, new_workspace_id
+from reelserve.core.ledger import ZERO, Bucket, EntryKind, Split, split_capture, split_reserve
+from reelserve.core.ports import (
+    ApiKeyInfo,
+    Balances,
+    Event,
+    Heartbeat,
+    IdempotencyClaim,
+    NewGeneration,
+    ReapReport,
+    Workspace,
+)
+from reelserve.core.records import Generation, snapshot
+from reelserve.core.status import Status
+from reelserve.store.clock import db_now
+from reelserve.store.schema import (
+    api_keys,
+    credit_buckets,
+    events,
+    generations,
+    idempotency_keys,
+    ledger_entries,
+    workers,
+    workspaces,
+)
+
+g = generations
+
+
+def _generation(row: Row[Any], queue_position: int | None = None) -> Generation:
+    m = row._mapping
+    return Generation(
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        model=m["model"],
+        mode=m["mode"],
+        status=Status(m["status"]),
+        input=m["input"],
+        plan=m["plan"],
+        price=m["price"],
+        reserved=Split(m["reserved_subscription"], m["reserved_permanent"]),
+        usage=Split(m["usage_subscription"], m["usage_permanent"]),
+        progress=m["progress"],
+        attempt=m["attempt"],
+        max_attempts=m["max_attempts"],
+        cancel_requested=bool(m["cancel_requested"]),
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        data=m["data"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        queue_position=queue_position,
+    )
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @staticmethod
+    def _now(conn: Connection) -> float:
+        return float(conn.execute(sa.select(db_now())).scalar_one())
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- workspaces and keys ------------------------------------------------------------
+
+    def ensure_workspace(self, name: str) -> Workspace:
+        existing = self.find_workspace(name)
+        if existing is not None:
+            return existing
+        try:
+            with self._write() as conn:
+                now = self._now(conn)
+                ws = Workspace(id=new_workspace_id(), name=name)
+                conn.execute(sa.insert(workspaces).values(id=ws.id, name=name, created_at=now))
+                for bucket in Bucket:
+                    conn.execute(
+                        sa.insert(credit_buckets).values(
+                            workspace_id=ws.id, bucket=bucket.value, balance=0
+                        )
+                    )
+                return ws
+        except sa.exc.IntegrityError:
+            # Another process created it between our read and our write.
+            found = self.find_workspace(name)
+            assert found is not None
+            return found
+
+    def find_workspace(self, name: str) -> Workspace | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(workspaces).where(workspaces.c.name == name)).first()
+        return Workspace(id=row.id, name=row.name) if row else None
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(workspaces).where(workspaces.c.id == workspace_id)
+            ).first()
+        return Workspace(id=row.id, name=row.name) if row else None
+
+    def count_workspaces(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar_one())
+
+    def add_key(self, workspace_id: str, prefix: str, digest: str, name: str | None) -> str:
+        key_id = new_key_id()
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(api_keys).values(
+                    id=key_id,
+                    workspace_id=workspace_id,
+                    prefix=prefix,
+                    digest=digest,
+                    name=name,
+                    created_at=self._now(conn),
+                )
+            )
+        return key_id
+
+    def workspace_for_key(self, digest: str) -> Workspace | None:
+        query = (
+            sa.select(workspaces.c.id, workspaces.c.name)
+            .join(api_keys, api_keys.c.workspace_id == workspaces.c.id)
+            .where(api_keys.c.digest == digest, api_keys.c.revoked_at.is_(None))
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return Workspace(id=row.id, name=row.name) if row else None
+
+    def revoke_key(self, prefix_or_id: str) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(api_keys)
+                .where(
+                    sa.or_(api_keys.c.prefix == prefix_or_id, api_keys.c.id == prefix_or_id),
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=db_now())
+            )
+            return result.rowcount > 0
+
+    def list_keys(self, workspace_id: str) -> list[ApiKeyInfo]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(api_keys)
+                .where(api_keys.c.workspace_id == workspace_id)
+                .order_by(api_keys.c.created_at)
+            ).all()
+        return [
+            ApiKeyInfo(
+                id=r.id,
+                workspace_id=r.workspace_id,
+                prefix=r.prefix,
+                name=r.name,
+                created_at=r.created_at,
+                revoked_at=r.revoked_at,
+            )
+            for r in rows
+        ]
+
+    # -- credits ------------------------------------------------------------------------
+
+    def _locked_buckets(self, conn: Connection, workspace_id: str) -> dict[Bucket, Row[Any]]:
+        rows = conn.execute(
+            sa.select(credit_buckets)
+            .where(credit_buckets.c.workspace_id == workspace_id)
+            .with_for_update()
+        ).all()
+        return {Bucket(r.bucket): r for r in rows}
+
+    def _move(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        bucket: Bucket,
+        kind: EntryKind,
+        generation_id: str | None,
+        delta: int,
+        amount: int,
+        now: float,
+    ) -> None:
+        """One ledger row and the matching balance change, never below zero."""
+        result = conn.execute(
+            sa.update(credit_buckets)
+            .where(
+                credit_buckets.c.workspace_id == workspace_id,
+                credit_buckets.c.bucket == bucket.value,
+                credit_buckets.c.balance + delta >= 0,
+            )
+            .values(balance=credit_buckets.c.balance + delta)
+        )
+        if result.rowcount != 1:
+            raise InsufficientCredits()
+        conn.execute(
+            sa.insert(ledger_entries).values(
+                workspace_id=workspace_id,
+                bucket=bucket.value,
+                kind=kind.value,
+                generation_id=generation_id,
+                delta=delta,
+                amount=amount,
+                created_at=now,
+            )
+        )
+
+    def grant(
+        self,
+        workspace_id: str,
+        bucket: Bucket,
+        amount: int,
+        period_end: float | None = None,
+    ) -> Balances:
+        if amount < 0:
+            raise ValueError("amount must not be negative")
+        with self._write() as conn:
+            now = self._now(conn)
+            current = self._locked_buckets(conn, workspace_id)
+            if bucket not in current:
+                raise NotFound(f"workspace {workspace_id!r} does not exist")
+            if bucket is Bucket.SUBSCRIPTION and period_end is not None:
+                # A new billing period: what is left of the old one does not roll over.
+                left = int(current[bucket].balance)
+                if left:
+                    self._move(conn, workspace_id, bucket, EntryKind.EXPIRE, None, -left, left, now)
+                conn.execute(
+                    sa.update(credit_buckets)
+                    .where(
+                        credit_buckets.c.workspace_id == workspace_id,
+                        credit_buckets.c.bucket == bucket.value,
+                    )
+                    .values(period_end=period_end)
+                )
+            self._move(conn, workspace_id, bucket, EntryKind.GRANT, None, amount, amount, now)
+        return self.balances(workspace_id)
+
+    def balances(self, workspace_id: str) -> Balances:
+        with self._read() as conn:
+            now = self._now(conn)
+            rows = conn.execute(
+                sa.select(credit_buckets).where(credit_buckets.c.workspace_id == workspace_id)
+            ).all()
+        if not rows:
+            raise NotFound(f"workspace {workspace_id!r} does not exist")
+        by_bucket = {Bucket(r.bucket): r for r in rows}
+        sub = by_bucket[Bucket.SUBSCRIPTION]
+        return Balances(
+            workspace_id=workspace_id,
+            subscription=_usable_subscription(sub, now),
+            permanent=int(by_bucket[Bucket.PERMANENT].balance),
+            subscription_period_end=sub.period_end,
+        )
+
+    def ledger_sums(self, workspace_id: str) -> dict[Bucket, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(ledger_entries.c.bucket, sa.func.sum(ledger_entries.c.delta))
+                .where(ledger_entries.c.workspace_id == workspace_id)
+                .group_by(ledger_entries.c.bucket)
+            ).all()
+        sums = {bucket: 0 for bucket in Bucket}
+        sums.update({Bucket(b): int(total) for b, total in rows})
+        return sums
+
+    def raw_balances(self, workspace_id: str) -> dict[Bucket, int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(credit_buckets.c.bucket, credit_buckets.c.balance).where(
+                    credit_buckets.c.workspace_id == workspace_id
+                )
+            ).all()
+        return {Bucket(b): int(balance) for b, balance in rows}
+
+    def ledger_for(self, generation_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(ledger_entries)
+                .where(ledger_entries.c.generation_id == generation_id)
+                .order_by(ledger_entries.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def _release(self, conn: Connection, gen: Generation, now: float) -> None:
+        for bucket in Bucket:
+            amount = gen.reserved.get(bucket)
+            if amount:
+                self._move(
+                    conn, gen.workspace_id, bucket, EntryKind.RELEASE, gen.id, amount, amount, now
+                )
+
+    # -- generations: API side ----------------------------------------------------------
+
+    def submit(
+        self, new: NewGeneration, idempotency: IdempotencyClaim | None
+    ) -> tuple[Generation, bool]:
+        try:
+            return self._submit(new, idempotency)
+        except sa.exc.IntegrityError:
+            if idempotency is None:
+                raise
+            # A concurrent request with the same key won the insert: answer with its task.
+            return self._submit(new, idempotency)
+
+    def _submit(
+        self, new: NewGeneration, idempotency: IdempotencyClaim | None
+    ) -> tuple[Generation, bool]:
+        with self._write() as conn:
+            now = self._now(conn)
+            if idempotency is not None:
+                found = self._idempotent_hit(conn, new.workspace_id, idempotency, now)
+                if found is not None:
+                    return found, False
+            buckets = self._locked_buckets(conn, new.workspace_id)
+            sub_available = _usable_subscription(buckets[Bucket.SUBSCRIPTION], now)
+            permanent = int(buckets[Bucket.PERMANENT].balance)
+            try:
+                reserve = split_reserve(sub_available, permanent, new.price)
+            except ValueError:
+                raise InsufficientCredits(
+                    f"this generation costs {new.price} credits; the workspace has "
+                    f"{sub_available + permanent}"
+                ) from None
+            conn.execute(
+                sa.insert(g).values(
+                    id=new.id,
+                    workspace_id=new.workspace_id,
+                    model=new.model,
+                    mode=new.mode,
+                    status=Status.IN_QUEUE.value,
+                    input=new.input,
+                    plan=new.plan,
+                    price=new.price,
+                    reserved_subscription=reserve.subscription,
+                    reserved_permanent=reserve.permanent,
+                    usage_subscription=reserve.subscription,
+                    usage_permanent=reserve.permanent,
+                    progress=0,
+                    attempt=0,
+                    max_attempts=new.max_attempts,
+                    not_before=now,
+                    deadline_at=now + new.deadline_s,
+                    cancel_requested=False,
+                    created_at=now,
+                )
+            )
+            for bucket in Bucket:
+                amount = reserve.get(bucket)
+                if amount:
+                    self._move(
+                        conn, new.workspace_id, bucket, EntryKind.RESERVE, new.id, -amount,
+                        amount, now,
+                    )
+            if idempotency is not None:
+                conn.execute(
+                    sa.insert(idempotency_keys).values(
+                        workspace_id=new.workspace_id,
+                        key=idempotency.key,
+                        request_hash=idempotency.request_hash,
+                        generation_id=new.id,
+                        expires_at=now + idempotency.ttl_s,
+                    )
+                )
+            gen = self._load(conn, new.id)
+            self._emit(conn, gen, now)
+            return gen, True
+
+    def _idempotent_hit(
+        self, conn: Connection, workspace_id: str, claim: IdempotencyClaim, now: float
+    ) -> Generation | None:
+        where = (
+            idempotency_keys.c.workspace_id == workspace_id,
+            idempotency_keys.c.key == claim.key,
+        )
+        row = conn.execute(sa.select(idempotency_keys).where(*where)).first()
+        if row is None:
+            return None
+        if row.expires_at <= now:
+            conn.execute(sa.delete(idempotency_keys).where(*where))
+            return None
+        if row.request_hash != claim.request_hash:
+            raise Conflict("Idempotency-Key: this key was already used with a different body")
+        return self._load(conn, row.generation_id)
+
+    def _queue_position(self, conn: Connection, gen_id: str) -> int:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(g)
+                .where(g.c.status == Status.IN_QUEUE.value, g.c.id < gen_id)
+            ).scalar_one()
+        )
+
+    def _load(self, conn: Connection, gen_id: str, *, lock: bool = False) -> Generation:
+        query = sa.select(g).where(g.c.id == gen_id)
+        if lock:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound()
+        position = (
+            self._queue_position(conn, gen_id) if row.status == Status.IN_QUEUE.value else None
+        )
+        return _generation(row, position)
+
+    def _emit(self, conn: Connection, gen: Generation, now: float) -> None:
+        conn.execute(
+            sa.insert(events).values(
+                generation_id=gen.id,
+                status=gen.status.value,
+                snapshot=snapshot(gen),
+                created_at=now,
+            )
+        )
+
+    def get(self, generation_id: str) -> Generation | None:
+        with self._read() as conn:
+            try:
+                return self._load(conn, generation_id)
+            except NotFound:
+                return None
+
+    def list_for_workspace(
+        self,
+        workspace_id: str,
+        statuses: Iterable[Status] | None,
+        limit: int,
+        before_id: str | None = None,
+    ) -> list[Generation]:
+        query = sa.select(g).where(g.c.workspace_id == workspace_id)
+        if statuses is not None:
+            query = query.where(g.c.status.in_([s.value for s in statuses]))
+        if before_id is not None:
+            query = query.where(g.c.id < before_id)
+        query = query.order_by(g.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            return [
+                _generation(
+                    r,
+                    self._queue_position(conn, r.id)
+                    if r.status == Status.IN_QUEUE.value
+                    else None,
+                )
+                for r in rows
+            ]
+
+    def cancel(self, workspace_id: str, generation_id: str) -> Generation:
+        with self._write() as conn:
+            now = self._now(conn)
+            gen = self._load(conn, generation_id, lock=True)
+            if gen.workspace_id != workspace_id:
+                raise NotFound()
+            if gen.status.terminal:
+                raise Conflict(
+                    f"generation is already {gen.status.value}", record=snapshot(gen)
+                )
+            if gen.status is Status.IN_QUEUE:
+                self._finish(conn, gen, Status.CANCELED, now, usage=ZERO)
+                self._release(conn, gen, now)
+            else:
+                conn.execute(
+                    sa.update(g)
+                    .where(g.c.id == gen.id, g.c.status == Status.IN_PROGRESS.value)
+                    .values(cancel_requested=True)
+                )
+            gen = self._load(conn, generation_id)
+            if gen.status.terminal:
+                self._emit(conn, gen, now)
+            return gen
+
+    def events_after(self, generation_id: str, after_seq: int) -> list[Event]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(events)
+                .where(events.c.generation_id == generation_id, events.c.seq > after_seq)
+                .order_by(events.c.seq)
+            ).all()
+        return [
+            Event(seq=r.seq, generation_id=r.generation_id, status=Status(r.status),
+                  snapshot=r.snapshot)
+            for r in rows
+        ]
+
+    # -- generations: worker side -------------------------------------------------------
+
+    def claim(self, worker_id: str, models: Iterable[str], lease_s: float) -> Generation | None:
+        with self._write() as conn:
+            now = self._now(conn)
+            next_id = (
+                sa.select(g.c.id)
+                .where(
+                    g.c.status == Status.IN_QUEUE.value,
+                    g.c.model.in_(list(models)),
+                    g.c.not_before <= now,
+                    g.c.deadline_at > now,
+                )
+                .order_by(g.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            row = conn.execute(
+                sa.update(g)
+                .where(g.c.id == next_id, g.c.status == Status.IN_QUEUE.value)
+                .values(
+                    status=Status.IN_PROGRESS.value,
+                    attempt=g.c.attempt + 1,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + lease_s,
+                    heartbeat_at=now,
+                    started_at=sa.func.coalesce(g.c.started_at, now),
+                )
+                .returning(g.c.id)
+            ).first()
+            if row is None:
+                return None
+            gen = self._load(conn, row.id)
+            self._emit(conn, gen, now)
+            return gen
+
+    def _fenced(self, conn: Connection, gen_id: str, attempt: int, worker_id: str) -> Generation:
+        row = conn.execute(
+            sa.select(g)
+            .where(
+                g.c.id == gen_id,
+                g.c.attempt == attempt,
+                g.c.status == Status.IN_PROGRESS.value,
+                g.c.lease_owner == worker_id,
+            )
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise LeaseLost()
+        return _generation(row)
+
+    def _finish(
+        self,
+        conn: Connection,
+        gen: Generation,
+        status: Status,
+        now: float,
+        *,
+        usage: Split,
+        **values: Any,
+    ) -> None:
+        result = conn.execute(
+            sa.update(g)
+            .where(g.c.id == gen.id, g.c.attempt == gen.attempt, g.c.status == gen.status.value)
+            .values(
+                status=status.value,
+                usage_subscription=usage.subscription,
+                usage_permanent=usage.permanent,
+                completed_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                **values,
+            )
+        )
+        if result.rowcount != 1:
+            raise LeaseLost()
+
+    def heartbeat(
+        self, generation_id: str, attempt: int, worker_id: str, progress: int, lease_s: float
+    ) -> Heartbeat:
+        with self._write() as conn:
+            now = self._now(conn)
+            gen = self._fenced(conn, generation_id, attempt, worker_id)
+            new_progress = max(gen.progress, min(progress, 99))
+            conn.execute(
+                sa.update(g)
+                .where(g.c.id == gen.id, g.c.attempt == attempt)
+                .values(lease_expires_at=now + lease_s, heartbeat_at=now, progress=new_progress)
+            )
+            if new_progress != gen.progress:
+                self._emit(conn, self._load(conn, gen.id), now)
+            return Heartbeat(cancel_requested=gen.cancel_requested)
+
+    def complete(
+        self,
+        generation_id: str,
+        attempt: int,
+        worker_id: str,
+        data: dict[str, Any],
+        charge: int,
+    ) -> Generation:
+        with self._write() as conn:
+            now = self._now(conn)
+            gen = self._fenced(conn, generation_id, attempt, worker_id)
+            captured, released = split_capture(gen.reserved, charge)
+            for bucket in Bucket:
+                if captured.get(bucket):
+                    amount = captured.get(bucket)
+                    self._move(
+                        conn, gen.workspace_id, bucket, EntryKind.CAPTURE, gen.id, 0, amount, now
+                    )
+                if released.get(bucket):
+                    amount = released.get(bucket)
+                    self._move(
+                        conn, gen.workspace_id, bucket, EntryKind.RELEASE, gen.id, amount,
+                        amount, now,
+                    )
+            self._finish(conn, gen, Status.COMPLETED, now, usage=captured, data=data, progress=100)
+            done = self._load(conn, gen.id)
+            self._emit(conn, done, now)
+            return done
+
+    def fail(
+        self,
+        generation_id: str,
+        attempt: int,
+        worker_id: str,
+        code: str,
+        message: str,
+        retry_in_s: float | None = None,
+    ) -> Generation:
+        with self._write() as conn:
+            now = self._now(conn)
+            gen = self._fenced(conn, generation_id, attempt, worker_id)
+            if retry_in_s is not None and gen.attempt < gen.max_attempts:
+                self._requeue(conn, gen, now + retry_in_s)
+            else:
+                self._finish(
+                    conn, gen, Status.FAILED, now, usage=ZERO, error_code=code,
+                    error_message=message,
+                )
+                self._release(conn, gen, now)
+            done = self._load(conn, gen.id)
+            self._emit(conn, done, now)
+            return done
+
+    def _requeue(self, conn: Connection, gen: Generation, not_before: float) -> None:
+        result = conn.execute(
+            sa.update(g)
+            .where(g.c.id == gen.id, g.c.attempt == gen.attempt, g.c.status == gen.status.value)
+            .values(
+                status=Status.IN_QUEUE.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                not_before=not_before,
+            )
+        )
+        if result.rowcount != 1:
+            raise LeaseLost()
+
+    def finish_canceled(self, generation_id: str, attempt: int, worker_id: str) -> Generation:
+        with self._write() as conn:
+            now = self._now(conn)
+            gen = self._fenced(conn, generation_id, attempt, worker_id)
+            self._finish(conn, gen, Status.CANCELED, now, usage=ZERO)
+            self._release(conn, gen, now)
+            done = self._load(conn, gen.id)
+            self._emit(conn, done, now)
+            return done
+
+    def reap(self, backoff_s: float) -> ReapReport:
+        """Expired leases back to the queue (or FAILED when out of attempts or time)."""
+        requeued = timed_out = canceled = 0
+        with self._write() as conn:
+            now = self._now(conn)
+            stale = conn.execute(
+                sa.select(g)
+                .where(
+                    sa.or_(
+                        sa.and_(
+                            g.c.status == Status.IN_PROGRESS.value, g.c.lease_expires_at < now
+                        ),
+                        sa.and_(g.c.status == Status.IN_QUEUE.value, g.c.deadline_at <= now),
+                    )
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in stale:
+                gen = _generation(row)
+                if gen.status is Status.IN_PROGRESS and gen.cancel_requested:
+                    self._finish(conn, gen, Status.CANCELED, now, usage=ZERO)
+                    canceled += 1
+                elif gen.status is Status.IN_QUEUE or gen.attempt >= gen.max_attempts or (
+                    row.deadline_at <= now
+                ):
+                    self._finish(
+                        conn, gen, Status.FAILED, now, usage=ZERO,
+                        error_code="VIDEO_GENERATION_TIMEOUT",
+                        error_message="The generation did not finish in time; no credits "
+                        "were charged.",
+                    )
+                    timed_out += 1
+                else:
+                    self._requeue(conn, gen, now + backoff_s * 2 ** max(gen.attempt - 1, 0))
+                    requeued += 1
+                    self._emit(conn, self._load(conn, gen.id), now)
+                    continue
+                self._release(conn, gen, now)
+                self._emit(conn, self._load(conn, gen.id), now)
+        return ReapReport(requeued=requeued, timed_out=timed_out, canceled=canceled)
+
+    # -- workers ------------------------------------------------------------------------
+
+    def register_worker(
+        self, worker_id: str, name: str, models: list[str], info: dict[str, Any]
+    ) -> None:
+        with self._write() as conn:
+            now = self._now(conn)
+            conn.execute(
+                sa.insert(workers).values(
+                    id=worker_id, name=name, models=models, info=info, started_at=now,
+                    last_seen_at=now,
+                )
+            )
+
+    def touch_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.update(workers).where(workers.c.id == worker_id).values(last_seen_at=db_now())
+            )
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(workers).where(workers.c.id == worker_id))
+
+    def served_models(self, fresh_within_s: float) -> dict[str, dict[str, Any]]:
+        """Models that a worker seen recently serves, with that worker's info."""
+        with self._read() as conn:
+            now = self._now(conn)
+            rows = conn.execute(
+                sa.select(workers).where(workers.c.last_seen_at >= now - fresh_within_s)
+            ).all()
+        served: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            for model in row.models:
+                served.setdefault(model, dict(row.info))
+        return served
+
+
+def _usable_subscription(row: Row[Any], now: float) -> int:
+    """Subscription credits count only until their period ends."""
+    if row.period_end is not None and row.period_end <= now:
+        return 0
+    return int(row.balance)
