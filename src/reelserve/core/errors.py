@@ -76,9 +76,7 @@ class Conflict(ReelserveError):
 
     code = ErrorCode.CONFLICT
 
-    def __init__(
-        self, message: str | None = None, *, record: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, message: str | None = None, *, record: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.record = record
 

@@ -48,9 +48,7 @@ class Generation:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _sign_input(input_: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
@@ -84,7 +82,9 @@ def snapshot(gen: Generation) -> dict[str, Any]:
         record["message"] = gen.error_message
     record["input"] = gen.input
     record["data"] = gen.data if gen.status is Status.COMPLETED else None
-    usage = gen.usage if gen.status in (Status.IN_QUEUE, Status.IN_PROGRESS, Status.COMPLETED) else ZERO
+    usage = (
+        gen.usage if gen.status in (Status.IN_QUEUE, Status.IN_PROGRESS, Status.COMPLETED) else ZERO
+    )
     record["usage"] = usage.as_usage()
     record["progress"] = gen.progress
     record["queue_position"] = gen.queue_position if gen.status is Status.IN_QUEUE else None

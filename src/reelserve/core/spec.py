@@ -100,3 +100,16 @@ class ModelSpec:
 
     def price(self, plan: Plan, table: PriceTable) -> int:
         return table.price(plan.mode, plan.quality, plan.generate_audio, plan.seconds)
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    out = {f: getattr(plan, f) for f in plan.__dataclass_fields__}
+    out["mode"] = plan.mode.value
+    out["media"] = dict(plan.media)
+    return out
+
+
+def plan_from_dict(raw: Mapping[str, Any]) -> Plan:
+    values = dict(raw)
+    values["mode"] = Mode(values["mode"])
+    return Plan(**values)

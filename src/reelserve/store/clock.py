@@ -9,7 +9,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class db_now(FunctionElement[float]):  # noqa: N801 - reads like a SQL function
+class db_now(FunctionElement[float]):
     type = sa.Float(precision=53)
     inherit_cache = True
 

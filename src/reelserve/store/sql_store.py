@@ -131,14 +131,14 @@ class SqlStore:
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         with self._read() as conn:
-            row = conn.execute(
-                sa.select(workspaces).where(workspaces.c.id == workspace_id)
-            ).first()
+            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
         return Workspace(id=row.id, name=row.name) if row else None
 
     def count_workspaces(self) -> int:
         with self._read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar_one()
+            )
 
     def add_key(self, workspace_id: str, prefix: str, digest: str, name: str | None) -> str:
         key_id = new_key_id()
@@ -384,8 +384,14 @@ class SqlStore:
                 amount = reserve.get(bucket)
                 if amount:
                     self._move(
-                        conn, new.workspace_id, bucket, EntryKind.RESERVE, new.id, -amount,
-                        amount, now,
+                        conn,
+                        new.workspace_id,
+                        bucket,
+                        EntryKind.RESERVE,
+                        new.id,
+                        -amount,
+                        amount,
+                        now,
                     )
             if idempotency is not None:
                 conn.execute(
@@ -474,9 +480,7 @@ class SqlStore:
             return [
                 _generation(
                     r,
-                    self._queue_position(conn, r.id)
-                    if r.status == Status.IN_QUEUE.value
-                    else None,
+                    self._queue_position(conn, r.id) if r.status == Status.IN_QUEUE.value else None,
                 )
                 for r in rows
             ]
@@ -488,9 +492,7 @@ class SqlStore:
             if gen.workspace_id != workspace_id:
                 raise NotFound()
             if gen.status.terminal:
-                raise Conflict(
-                    f"generation is already {gen.status.value}", record=snapshot(gen)
-                )
+                raise Conflict(f"generation is already {gen.status.value}", record=snapshot(gen))
             if gen.status is Status.IN_QUEUE:
                 self._finish(conn, gen, Status.CANCELED, now, usage=ZERO)
                 self._release(conn, gen, now)
@@ -513,8 +515,12 @@ class SqlStore:
                 .order_by(events.c.seq)
             ).all()
         return [
-            Event(seq=r.seq, generation_id=r.generation_id, status=Status(r.status),
-                  snapshot=r.snapshot)
+            Event(
+                seq=r.seq,
+                generation_id=r.generation_id,
+                status=Status(r.status),
+                snapshot=r.snapshot,
+            )
             for r in rows
         ]
 
@@ -633,8 +639,14 @@ class SqlStore:
                 if released.get(bucket):
                     amount = released.get(bucket)
                     self._move(
-                        conn, gen.workspace_id, bucket, EntryKind.RELEASE, gen.id, amount,
-                        amount, now,
+                        conn,
+                        gen.workspace_id,
+                        bucket,
+                        EntryKind.RELEASE,
+                        gen.id,
+                        amount,
+                        amount,
+                        now,
                     )
             self._finish(conn, gen, Status.COMPLETED, now, usage=captured, data=data, progress=100)
             done = self._load(conn, gen.id)
@@ -657,7 +669,12 @@ class SqlStore:
                 self._requeue(conn, gen, now + retry_in_s)
             else:
                 self._finish(
-                    conn, gen, Status.FAILED, now, usage=ZERO, error_code=code,
+                    conn,
+                    gen,
+                    Status.FAILED,
+                    now,
+                    usage=ZERO,
+                    error_code=code,
                     error_message=message,
                 )
                 self._release(conn, gen, now)
@@ -698,9 +715,7 @@ class SqlStore:
                 sa.select(g)
                 .where(
                     sa.or_(
-                        sa.and_(
-                            g.c.status == Status.IN_PROGRESS.value, g.c.lease_expires_at < now
-                        ),
+                        sa.and_(g.c.status == Status.IN_PROGRESS.value, g.c.lease_expires_at < now),
                         sa.and_(g.c.status == Status.IN_QUEUE.value, g.c.deadline_at <= now),
                     )
                 )
@@ -711,11 +726,17 @@ class SqlStore:
                 if gen.status is Status.IN_PROGRESS and gen.cancel_requested:
                     self._finish(conn, gen, Status.CANCELED, now, usage=ZERO)
                     canceled += 1
-                elif gen.status is Status.IN_QUEUE or gen.attempt >= gen.max_attempts or (
-                    row.deadline_at <= now
+                elif (
+                    gen.status is Status.IN_QUEUE
+                    or gen.attempt >= gen.max_attempts
+                    or (row.deadline_at <= now)
                 ):
                     self._finish(
-                        conn, gen, Status.FAILED, now, usage=ZERO,
+                        conn,
+                        gen,
+                        Status.FAILED,
+                        now,
+                        usage=ZERO,
                         error_code="VIDEO_GENERATION_TIMEOUT",
                         error_message="The generation did not finish in time; no credits "
                         "were charged.",
@@ -739,7 +760,11 @@ class SqlStore:
             now = self._now(conn)
             conn.execute(
                 sa.insert(workers).values(
-                    id=worker_id, name=name, models=models, info=info, started_at=now,
+                    id=worker_id,
+                    name=name,
+                    models=models,
+                    info=info,
+                    started_at=now,
                     last_seen_at=now,
                 )
             )

@@ -5,6 +5,7 @@ Revises:
 """
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision = "0001"
@@ -12,7 +13,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-JSON = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Seconds = sa.Float(precision=53)
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -36,8 +37,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_buckets",
-        sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"),
-                  primary_key=True),
+        sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), primary_key=True),
         sa.Column("bucket", sa.String(20), primary_key=True),
         sa.Column("balance", sa.BigInteger, nullable=False),
         sa.Column("period_end", Seconds),
@@ -53,8 +53,9 @@ def upgrade() -> None:
         sa.Column("delta", sa.BigInteger, nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
         sa.Column("created_at", Seconds, nullable=False),
-        sa.UniqueConstraint("generation_id", "kind", "bucket",
-                            name="one_entry_per_task_kind_bucket"),
+        sa.UniqueConstraint(
+            "generation_id", "kind", "bucket", name="one_entry_per_task_kind_bucket"
+        ),
     )
     op.create_table(
         "generations",
@@ -117,6 +118,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("workers", "idempotency_keys", "events", "generations", "ledger_entries",
-                  "credit_buckets", "api_keys", "workspaces"):
+    for table in (
+        "workers",
+        "idempotency_keys",
+        "events",
+        "generations",
+        "ledger_entries",
+        "credit_buckets",
+        "api_keys",
+        "workspaces",
+    ):
         op.drop_table(table)

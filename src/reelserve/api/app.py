@@ -1,0 +1,135 @@
+"""``create_app``: the API's composition root. The only place that wires adapters in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from reelserve import __version__
+from reelserve.api import errors, openapi
+from reelserve.api.context import API_PREFIX, ApiContext
+from reelserve.api.routes import credits, files, generations, health
+from reelserve.blobs import LocalBlobs, UrlSigning
+from reelserve.core.spec import MediaLimits
+from reelserve.services.submit import SubmitPolicy, Submitter
+from reelserve.settings import Settings
+from reelserve.store import SqlStore, current_revision, head_revision
+
+
+def inspect_upload(
+    path: Path, field: str, limits: MediaLimits, orientation: str
+) -> tuple[str, float | None]:
+    """Decode an uploaded file to learn what it really is (never trust names or types)."""
+    from reelserve.media import probe_image, probe_video
+
+    if field == "video_url":
+        video = probe_video(
+            path,
+            field=field,
+            max_bytes=limits.video_max_bytes,
+            min_seconds=limits.video_min_seconds,
+            max_seconds=limits.video_max_seconds(orientation),
+        )
+        return (
+            "mov" if "mov" in video.container and "mp4" not in video.container else "mp4",
+            video.duration,
+        )
+    image = probe_image(path, field=field, max_bytes=limits.image_max_bytes)
+    return {"jpeg": "jpg"}.get(image.format, image.format), None
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: SqlStore | None = None,
+    require_worker: bool = True,
+    on_submitted: Callable[[], None] | None = None,
+) -> FastAPI:
+    from reelserve.media import check_url
+    from reelserve.store import connect
+
+    store = store or SqlStore(connect(settings.db_url))
+    blobs = LocalBlobs(settings.blobs_dir)
+    signing = UrlSigning(settings.signing_secret(), settings.file_url_ttl_s)
+
+    def url_check(url: str, field: str) -> None:
+        check_url(url, field=field, allow_private=settings.allow_private_urls)
+
+    submitter = Submitter(
+        store,
+        SubmitPolicy(
+            prices=settings.price_table,
+            max_attempts=settings.max_attempts,
+            deadline_s=settings.deadline_s,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+            worker_fresh_s=settings.worker_fresh_s,
+            require_worker=require_worker,
+        ),
+        url_check,
+        on_submitted,
+    )
+
+    def readiness() -> dict[str, Any]:
+        report: dict[str, Any] = {"status": "ready", "version": __version__}
+        try:
+            store.ping()
+            report["database"] = "ok"
+            current, head = current_revision(store.engine), head_revision()
+            report["migrations"] = "current" if current == head else f"at {current}, need {head}"
+            if current != head:
+                report["status"] = "not ready"
+        except Exception as exc:  # the point of readiness is to report, not to raise
+            report.update(status="not ready", database=f"unreachable ({type(exc).__name__})")
+            return report
+        served = store.served_models(settings.worker_fresh_s)
+        report["models"] = {model: info for model, info in sorted(served.items())}
+        report["profile"] = settings.profile
+        if any(info.get("random_weights") for info in served.values()):
+            report["warning"] = (
+                "profile 'tiny' runs random weights: its videos are noise, for tests only"
+            )
+        return report
+
+    def file_path(key: str) -> Path | None:
+        return blobs.local_path(key)
+
+    def store_upload(key: str, source: Path) -> None:
+        blobs.put_file(key, source)
+
+    ctx = ApiContext(
+        store=store,
+        submitter=submitter,
+        sign_url=signing.sign,
+        verify_url=signing.verify,
+        file_path=file_path,
+        store_upload=store_upload,
+        delete_blob=blobs.delete,
+        inspect_upload=inspect_upload,
+        readiness=readiness,
+        tmp_dir=_made(settings.data_dir / "tmp"),
+        public_url=settings.public_url,
+    )
+    app = FastAPI(
+        title="reelserve",
+        version=__version__,
+        description="Video generation with the skills.video open platform's API.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.reelserve = ctx
+    errors.install(app)
+    for module in (generations, credits, files, health):
+        app.include_router(module.router, prefix=API_PREFIX)
+    # Probes at the root too, where orchestrators look for them.
+    app.include_router(health.router)
+    openapi.install(app)
+    return app

@@ -1,0 +1,100 @@
+"""One table from error class to HTTP status, one JSON error shape for every route."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reelserve.core.errors import (
+    Conflict,
+    ErrorCode,
+    InputTooLarge,
+    InsufficientCredits,
+    InvalidInput,
+    NotFound,
+    ProviderUnavailable,
+    ReelserveError,
+    Unauthorized,
+    UnsupportedModel,
+)
+from reelserve.core.validation import field_name
+
+log = logging.getLogger("reelserve.api")
+
+# Order matters: subclasses before their parents.
+HTTP_STATUS: tuple[tuple[type[ReelserveError], int], ...] = (
+    (InputTooLarge, 413),
+    (InvalidInput, 400),
+    (UnsupportedModel, 400),
+    (Unauthorized, 401),
+    (InsufficientCredits, 402),
+    (NotFound, 404),
+    (Conflict, 409),
+    (ProviderUnavailable, 503),
+)
+
+
+def status_for(exc: ReelserveError) -> int:
+    for kind, status in HTTP_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": code, "code": code, "message": message}
+
+
+def error_response(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({**error_body(code, message), **extra}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ReelserveError)
+    async def _ours(request: Request, exc: ReelserveError) -> JSONResponse:
+        status = status_for(exc)
+        if status == 500:
+            return await _internal(request, exc)
+        extra: dict[str, Any] = {}
+        if isinstance(exc, Conflict) and exc.record is not None:
+            extra["record"] = request.app.state.reelserve.present(request, exc.record)
+        return error_response(exc.code.value, exc.message, status, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        loc = [p for p in first.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        name = field_name({"loc": loc})
+        message = str(first.get("msg", "is invalid")).replace("Input should be", "must be")
+        return error_response(ErrorCode.INVALID_INPUT.value, f"{name}: {message}", 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(ErrorCode.NOT_FOUND.value, "No such route or resource.", 404)
+        if exc.status_code == 405:
+            return error_response(
+                ErrorCode.INVALID_INPUT.value,
+                f"method: {request.method} is not allowed here",
+                405,
+            )
+        return error_response(ErrorCode.INVALID_INPUT.value, str(exc.detail), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        log.error(
+            "unhandled error request_id=%s path=%s", request_id, request.url.path, exc_info=exc
+        )
+        return error_response(
+            ErrorCode.INTERNAL_ERROR.value,
+            f"Internal error; quote request id {request_id} when reporting it.",
+            500,
+        )

@@ -1,0 +1,5 @@
+"""The ``reelserve`` command.
+
+Import rule: server packages are imported lazily inside the commands that need them, so
+``reelserve --help`` stays fast.
+"""

@@ -1,0 +1,134 @@
+"""Composition roots of the server processes: ``serve`` (API + worker + reaper) and
+``worker``. Everything is built here from Settings and handed down."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelserve.blobs import LocalBlobs
+from reelserve.core.ledger import Bucket
+from reelserve.core.render import Engine, Mode
+from reelserve.services.keys import create_key
+from reelserve.services.reaper import run_reaper
+from reelserve.services.work import LocalCoordinator, WorkPolicy
+from reelserve.settings import Settings
+from reelserve.store import SqlStore, connect, upgrade
+from reelserve.worker.inputs import FetchPolicy
+from reelserve.worker.runner import OutputStore, Worker, WorkerConfig
+
+log = logging.getLogger("reelserve")
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> SqlStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect(settings.db_url)
+    if migrate:
+        upgrade(engine)
+    return SqlStore(engine)
+
+
+def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
+    """The profile's engines and whether they carry random weights."""
+    if settings.profile == "fake":
+        from reelserve.engines.fake import fake_engines
+
+        return dict(fake_engines(seconds_per_step=0.05)), True
+    from reelserve.engines import open_engines, profile_uses_random_weights
+
+    engines = open_engines(settings.profile, settings.models_dir)
+    return dict(engines), profile_uses_random_weights(settings.profile)
+
+
+def build_worker(
+    settings: Settings,
+    store: SqlStore,
+    engines: dict[Mode, Engine],
+    random_weights: bool,
+    wakeup: threading.Event | None = None,
+) -> Worker:
+    blobs = LocalBlobs(settings.blobs_dir)
+
+    def read_blob(key: str, dest: Path) -> Path:
+        local = blobs.local_path(key)
+        if local is not None:
+            return local
+        blobs.fetch_to(key, dest)
+        return dest
+
+    coordinator = LocalCoordinator(
+        store,
+        WorkPolicy(
+            lease_s=settings.lease_s,
+            retry_backoff_s=settings.retry_backoff_s,
+            prices=settings.price_table,
+        ),
+    )
+    return Worker(
+        coordinator,
+        engines,
+        OutputStore(save=blobs.put_file, delete=blobs.delete, read=read_blob),
+        WorkerConfig(
+            lease_s=settings.lease_s,
+            poll_s=settings.worker_poll_s,
+            fetch=FetchPolicy(
+                timeout_s=settings.fetch_timeout_s, allow_private=settings.allow_private_urls
+            ),
+            profile=settings.profile,
+            random_weights=random_weights,
+            scratch_dir=settings.data_dir / "tmp",
+        ),
+        wakeup=wakeup,
+    )
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    workspace: str
+    key: str
+    credits: int
+
+
+def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
+    """On an empty database: one workspace with some credits and a key to use at once."""
+    if store.count_workspaces() > 0:
+        return None
+    new_key = create_key(store, "default", name="first start")
+    workspace = store.find_workspace("default")
+    assert workspace is not None
+    store.grant(workspace.id, Bucket.PERMANENT, settings.initial_credits)
+    return FirstStart(workspace="default", key=new_key.key, credits=settings.initial_credits)
+
+
+@contextmanager
+def background(
+    store: SqlStore, settings: Settings, worker: Worker | None
+) -> Iterator[threading.Event]:
+    """Run the reaper (and the embedded worker) in threads for the block's duration."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=run_reaper,
+            args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop),
+            name="reaper",
+            daemon=True,
+        )
+    ]
+    if worker is not None:
+        threads.append(
+            threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
+        )
+    for thread in threads:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.wakeup.set()
+        for thread in threads:
+            thread.join(timeout=30)

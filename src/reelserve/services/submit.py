@@ -1,0 +1,118 @@
+"""Create a generation: normalise, price, reserve and enqueue in one store transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reelserve.core.errors import ProviderUnavailable
+from reelserve.core.ids import new_generation_id
+from reelserve.core.ports import IdempotencyClaim, NewGeneration, Store, Workspace
+from reelserve.core.pricing import PriceTable
+from reelserve.core.records import Generation
+from reelserve.core.spec import BLOB_REF_PREFIX, MEDIA_FIELDS, UploadedMedia, plan_to_dict
+from reelserve.models.registry import lookup
+
+# (url, field) → None, or raises InvalidInput: the create-time URL rule (no DNS).
+UrlCheck = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class SubmitPolicy:
+    prices: PriceTable
+    max_attempts: int
+    deadline_s: float
+    idempotency_ttl_s: float
+    worker_fresh_s: float
+    require_worker: bool = True
+
+
+def request_hash(route: str, body: Mapping[str, Any], file_digests: Mapping[str, str]) -> str:
+    canonical = json.dumps(
+        {"route": route, "body": body, "files": dict(file_digests)},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Submitter:
+    def __init__(
+        self,
+        store: Store,
+        policy: SubmitPolicy,
+        check_url: UrlCheck,
+        on_submitted: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.check_url = check_url
+        # Wakes an in-process worker at once instead of at its next poll.
+        self.on_submitted = on_submitted
+
+    def prepare(
+        self,
+        route: str,
+        body: Mapping[str, Any],
+        uploads: Mapping[str, UploadedMedia],
+    ) -> tuple[NewGeneration, Any]:
+        """Everything up to the transaction; raises the 4xx errors before anything is stored."""
+        spec = lookup(route)
+        normalized = spec.normalize(body, uploads, spec.limits)
+        for name in MEDIA_FIELDS:
+            value = normalized.plan.media.get(name)
+            if value is not None and not value.startswith(BLOB_REF_PREFIX):
+                self.check_url(value, name)
+        webhook = normalized.input.get("webhook_url")
+        if isinstance(webhook, str):
+            self.check_url(webhook, "webhook_url")
+        new = NewGeneration(
+            id=new_generation_id(),
+            workspace_id="",
+            model=spec.route,
+            mode=normalized.plan.mode.value,
+            input=normalized.input,
+            plan=plan_to_dict(normalized.plan),
+            price=spec.price(normalized.plan, self.policy.prices),
+            max_attempts=self.policy.max_attempts,
+            deadline_s=self.policy.deadline_s,
+        )
+        return new, normalized
+
+    def submit(
+        self,
+        workspace: Workspace,
+        route: str,
+        body: Mapping[str, Any],
+        uploads: Mapping[str, UploadedMedia] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        file_digests: Mapping[str, str] | None = None,
+    ) -> tuple[Generation, bool]:
+        """The new task (or the earlier one for a repeated idempotency key) and whether it
+        was created now."""
+        uploads = uploads or {}
+        new, _ = self.prepare(route, body, uploads)
+        if self.policy.require_worker and route not in self.store.served_models(
+            self.policy.worker_fresh_s
+        ):
+            raise ProviderUnavailable(
+                f"model: no worker is serving {route!r} right now; try again later",
+                field="model",
+            )
+        new = NewGeneration(**{**new.__dict__, "workspace_id": workspace.id})
+        claim = None
+        if idempotency_key is not None:
+            claim = IdempotencyClaim(
+                key=idempotency_key,
+                request_hash=request_hash(route, body, file_digests or {}),
+                ttl_s=self.policy.idempotency_ttl_s,
+            )
+        gen, created = self.store.submit(new, claim)
+        if created and self.on_submitted is not None:
+            self.on_submitted()
+        return gen, created

@@ -1,0 +1,109 @@
+"""Settings: one frozen object built by the composition roots (CLI, tests), never global.
+
+Every field can come from a ``REELSERVE_<NAME>`` environment variable; CLI flags win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from reelserve.core.pricing import DEFAULT_PER_SECOND, PriceTable
+
+ENV_PREFIX = "REELSERVE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("reelserve-data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Public base URL of the API (e.g. https://video.example.com); file links are built
+    # from the request's own URL when unset.
+    public_url: str | None = None
+    profile: str = "tiny"
+    file_url_ttl_s: float = 7 * 24 * 3600
+    lease_s: float = 30.0
+    max_attempts: int = 3
+    retry_backoff_s: float = 5.0
+    deadline_s: float = 3 * 3600.0
+    reaper_interval_s: float = 2.0
+    worker_poll_s: float = 1.0
+    worker_fresh_s: float = 90.0
+    idempotency_ttl_s: float = 24 * 3600.0
+    allow_private_urls: bool = False
+    fetch_timeout_s: float = 60.0
+    initial_credits: int = 1000
+    price_per_second: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_SECOND))
+    secret: str | None = None
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'reelserve.db').resolve()}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def price_table(self) -> PriceTable:
+        return PriceTable(self.price_per_second)
+
+    def signing_secret(self) -> bytes:
+        """The HMAC secret for file URLs: configured, or made once and kept in data_dir.
+
+        Every process sharing a data directory (or configured alike) signs the same way.
+        """
+        if self.secret:
+            return self.secret.encode()
+        path = self.data_dir / "secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # atomic: the first process to create it wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    text = str(kind)
+    if "bool" in text:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "int" in text and "dict" not in text:
+        return int(raw)
+    if "float" in text:
+        return float(raw)
+    if "Path" in text:
+        return Path(raw)
+    if "dict" in text:
+        return json.loads(raw)
+    return raw
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(f.type, raw)
+    return Settings(**values).with_overrides(**overrides)
