@@ -85,8 +85,9 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
     engine.dispose()
 
 
-def funded(store: SqlStore, name: str = "acme", subscription: int = 0,
-           permanent: int = 0) -> Workspace:
+def funded(
+    store: SqlStore, name: str = "acme", subscription: int = 0, permanent: int = 0
+) -> Workspace:
     workspace = store.ensure_workspace(name)
     if subscription:
         store.grant(workspace.id, Bucket.SUBSCRIPTION, subscription)
@@ -105,5 +106,6 @@ def assert_ledger_balanced(store: SqlStore, workspace_id: str) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", lease_s=5.0, retry_backoff_s=0.1,
-                    worker_poll_s=0.05)
+    return Settings(
+        data_dir=tmp_path / "data", lease_s=5.0, retry_backoff_s=0.1, worker_poll_s=0.05
+    )

@@ -18,8 +18,9 @@ from tests.conftest import assert_ledger_balanced, funded
 MODEL = "kling-ai/kling-v2.6"
 
 
-def new(workspace_id: str, price: int = 20, *, max_attempts: int = 2,
-        deadline_s: float = 3600.0) -> NewGeneration:
+def new(
+    workspace_id: str, price: int = 20, *, max_attempts: int = 2, deadline_s: float = 3600.0
+) -> NewGeneration:
     return NewGeneration(
         id=new_generation_id(),
         workspace_id=workspace_id,
