@@ -85,7 +85,8 @@ def test_idempotency_same_body_returns_first_task_and_charges_once(store: SqlSto
     claim = IdempotencyClaim(key="k1", request_hash="h1", ttl_s=3600)
     first, created = store.submit(new(ws.id), claim)
     again, created_again = store.submit(new(ws.id), claim)
-    assert created and not created_again
+    assert created
+    assert not created_again
     assert again.id == first.id
     assert store.balances(ws.id).permanent == 80
     with pytest.raises(Conflict, match="different body"):

@@ -133,8 +133,15 @@ def normalize_kling(
     echoed["n"] = 1
     media = {name: echoed[name] for name in MEDIA_FIELDS if echoed.get(name) is not None}
     # Optional fields left unset stay out of the echo, as the platform does; defaults are in.
-    for name in ("image_url", "end_image_url", "video_url", "negative_prompt", "seed",
-                 "webhook_url", "prompt"):
+    for name in (
+        "image_url",
+        "end_image_url",
+        "video_url",
+        "negative_prompt",
+        "seed",
+        "webhook_url",
+        "prompt",
+    ):
         if echoed.get(name) is None:
             echoed.pop(name, None)
     plan = Plan(
