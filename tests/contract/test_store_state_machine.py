@@ -3,6 +3,7 @@ complete, fail and lease expiry in any order; status, fencing and the ledger hol
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -45,13 +46,11 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(target=tasks, price=st.integers(1, 90))
     def create(self, price: int) -> str:
         gen_id = new_generation_id()
-        try:
+        with contextlib.suppress(InsufficientCredits):
             self.store.submit(
                 NewGeneration(gen_id, self.ws, MODEL, "text-to-video", {}, {}, price, 2, 3600),
                 None,
             )
-        except InsufficientCredits:
-            pass
         return gen_id
 
     @rule(worker=st.sampled_from(["w1", "w2"]), expired=st.booleans())
@@ -89,31 +88,25 @@ class StoreMachine(RuleBasedStateMachine):
     def fail(self, gen_id: str, retry: bool) -> None:
         if gen_id in self.leases:
             attempt, worker = self.leases.pop(gen_id)
-            try:
+            with contextlib.suppress(LeaseLost):
                 self.store.fail(
                     gen_id, attempt, worker, "VIDEO_GENERATION_FAILED", "x", 0.0 if retry else None
                 )
-            except LeaseLost:
-                pass
 
     @rule(gen_id=tasks)
     def cancel(self, gen_id: str) -> None:
         if self.store.get(gen_id) is None:
             return
-        try:
+        with contextlib.suppress(Conflict):
             self.store.cancel(self.ws, gen_id)
-        except Conflict:
-            pass
 
     @rule(gen_id=tasks)
     def finish_canceled(self, gen_id: str) -> None:
         gen = self.store.get(gen_id)
         if gen is not None and gen.cancel_requested and gen_id in self.leases:
             attempt, worker = self.leases.pop(gen_id)
-            try:
+            with contextlib.suppress(LeaseLost):
                 self.store.finish_canceled(gen_id, attempt, worker)
-            except LeaseLost:
-                pass
 
     @rule()
     def reap(self) -> None:

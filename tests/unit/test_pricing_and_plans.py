@@ -114,7 +114,7 @@ def test_motion_only_route_needs_a_video() -> None:
 
 
 def test_unknown_route() -> None:
-    with pytest.raises(UnsupportedModel, match="kling-ai/kling-v2.6"):
+    with pytest.raises(UnsupportedModel, match=r"kling-ai/kling-v2\.6"):
         lookup("kling-ai/v3/video")
 
 
