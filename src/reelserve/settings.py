@@ -28,6 +28,11 @@ class Settings:
     # from the request's own URL when unset.
     public_url: str | None = None
     profile: str = "tiny"
+    # Where model checkpoints live (default <data_dir>/models); share it between data dirs.
+    models_path: Path | None = None
+    # The "fake" profile (control-plane tests and benchmarks): steps and seconds per step.
+    fake_steps: int = 4
+    fake_step_s: float = 0.05
     file_url_ttl_s: float = 7 * 24 * 3600
     lease_s: float = 30.0
     max_attempts: int = 3
@@ -53,7 +58,7 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_path or self.data_dir / "models"
 
     @property
     def price_table(self) -> PriceTable:
@@ -92,7 +97,7 @@ def _coerce(kind: Any, raw: str) -> Any:
         return int(raw)
     if "float" in text:
         return float(raw)
-    if "Path" in text:
+    if "Path" in text:  # also "Path | None"
         return Path(raw)
     if "dict" in text:
         return json.loads(raw)

@@ -37,7 +37,7 @@ def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
     if settings.profile == "fake":
         from reelserve.engines.fake import fake_engines
 
-        return dict(fake_engines(seconds_per_step=0.05)), True
+        return dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True
     from reelserve.engines import open_engines, profile_uses_random_weights
 
     engines = open_engines(settings.profile, settings.models_dir)

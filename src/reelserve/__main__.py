@@ -1,0 +1,5 @@
+"""``python -m reelserve`` is the ``reelserve`` command."""
+
+from reelserve.cli.main import main
+
+main()
