@@ -47,6 +47,8 @@ def fresh_postgres_url() -> Iterator[str]:
     """A URL whose connections live in a new, empty schema (dropped afterwards)."""
     problem = postgres_problem()
     if problem:
+        if os.environ.get("REELSERVE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{problem} (REELSERVE_REQUIRE_POSTGRES=1: the suite must not skip)")
         pytest.skip(problem)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)

@@ -20,8 +20,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path,
-               models_dir: Path) -> Iterator[Deployment]:
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, models_dir: Path
+) -> Iterator[Deployment]:
     env = {
         "REELSERVE_DATA_DIR": str(tmp_path / "data"),
         "REELSERVE_MODELS_PATH": str(models_dir),

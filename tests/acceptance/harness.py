@@ -132,8 +132,9 @@ class Deployment:
         deadline = time.monotonic() + timeout
         record: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            record = httpx.get(f"{self.base}/generation/{gen_id}", headers=self.headers,
-                               timeout=10).json()
+            record = httpx.get(
+                f"{self.base}/generation/{gen_id}", headers=self.headers, timeout=10
+            ).json()
             if record["status"] in ("COMPLETED", "FAILED", "CANCELED"):
                 return record
             time.sleep(0.2)

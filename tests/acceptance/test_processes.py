@@ -22,8 +22,13 @@ MODEL = "kling-ai/kling-v2.6"
 
 def _sse(deployment: Deployment, body: dict[str, object]) -> list[dict[str, object]]:
     records = []
-    with httpx.stream("POST", f"{deployment.base}/generation/sse/{MODEL}", json=body,
-                      headers=deployment.headers, timeout=180) as response:
+    with httpx.stream(
+        "POST",
+        f"{deployment.base}/generation/sse/{MODEL}",
+        json=body,
+        headers=deployment.headers,
+        timeout=180,
+    ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             assert not line.startswith("event:")
@@ -32,14 +37,17 @@ def _sse(deployment: Deployment, body: dict[str, object]) -> list[dict[str, obje
     return records
 
 
-def _multipart(deployment: Deployment, model: str, data: dict[str, str],
-               files: dict[str, Path]) -> dict[str, object]:
+def _multipart(
+    deployment: Deployment, model: str, data: dict[str, str], files: dict[str, Path]
+) -> dict[str, object]:
     handles = {name: path.open("rb") for name, path in files.items()}
     try:
         response = httpx.post(
-            f"{deployment.base}/generation/{model}", data=data,
+            f"{deployment.base}/generation/{model}",
+            data=data,
             files={name: (path.name, handles[name]) for name, path in files.items()},
-            headers=deployment.headers, timeout=60,
+            headers=deployment.headers,
+            timeout=60,
         )
     finally:
         for handle in handles.values():
@@ -61,15 +69,28 @@ def test_every_mode_with_a_separate_tiny_worker(deployment: Deployment, tmp_path
     assert any(e["status"] == "IN_PROGRESS" for e in events)
     text_video = events[-1]["data"]["video"]  # type: ignore[index]
 
-    image = _multipart(deployment, MODEL, {"prompt": "a lighthouse", "aspect_ratio": "9:16"},
-                       {"image_url": LANDSCAPE_PNG})
-    first_last = _multipart(deployment, MODEL, {"prompt": "day to night", "aspect_ratio": "1:1"},
-                            {"image_url": LANDSCAPE_PNG, "end_image_url": SQUARE_JPEG})
-    motion = _multipart(deployment, "kling-ai/motion-control-v2.6", {},
-                        {"image_url": SQUARE_JPEG, "video_url": CLIP_WITH_AUDIO})
-    done = {name: deployment.wait(str(record["id"]))
-            for name, record in (("image", image), ("first_last", first_last),
-                                 ("motion", motion))}
+    image = _multipart(
+        deployment,
+        MODEL,
+        {"prompt": "a lighthouse", "aspect_ratio": "9:16"},
+        {"image_url": LANDSCAPE_PNG},
+    )
+    first_last = _multipart(
+        deployment,
+        MODEL,
+        {"prompt": "day to night", "aspect_ratio": "1:1"},
+        {"image_url": LANDSCAPE_PNG, "end_image_url": SQUARE_JPEG},
+    )
+    motion = _multipart(
+        deployment,
+        "kling-ai/motion-control-v2.6",
+        {},
+        {"image_url": SQUARE_JPEG, "video_url": CLIP_WITH_AUDIO},
+    )
+    done = {
+        name: deployment.wait(str(record["id"]))
+        for name, record in (("image", image), ("first_last", first_last), ("motion", motion))
+    }
     for name, record in done.items():
         assert record["status"] == "COMPLETED", (name, record)
     assert (text_video["width"], text_video["height"], text_video["duration"]) == (1280, 720, 5.04)
@@ -93,14 +114,15 @@ def test_every_mode_with_a_separate_tiny_worker(deployment: Deployment, tmp_path
 
 def test_sigkill_of_a_worker_loses_nothing_and_charges_once(deployment: Deployment) -> None:
     deployment.start_server("--no-worker")
-    doomed = deployment.start_worker("fake", REELSERVE_FAKE_STEPS="40",
-                                     REELSERVE_FAKE_STEP_S="0.1")
-    record = httpx.post(f"{deployment.base}/generation/{MODEL}", json={"prompt": "x"},
-                        headers=deployment.headers).json()
+    doomed = deployment.start_worker("fake", REELSERVE_FAKE_STEPS="40", REELSERVE_FAKE_STEP_S="0.1")
+    record = httpx.post(
+        f"{deployment.base}/generation/{MODEL}", json={"prompt": "x"}, headers=deployment.headers
+    ).json()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        now = httpx.get(f"{deployment.base}/generation/{record['id']}",
-                        headers=deployment.headers).json()
+        now = httpx.get(
+            f"{deployment.base}/generation/{record['id']}", headers=deployment.headers
+        ).json()
         if now["status"] == "IN_PROGRESS" and now["progress"] > 10:
             break
         time.sleep(0.05)
@@ -129,8 +151,12 @@ def test_concurrent_creates_accept_exactly_what_the_credits_cover(
 
     def create() -> None:
         barrier.wait()
-        response = httpx.post(f"{deployment.base}/generation/{MODEL}", json={"prompt": "x"},
-                              headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        response = httpx.post(
+            f"{deployment.base}/generation/{MODEL}",
+            json={"prompt": "x"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=create) for _ in range(8)]
@@ -152,12 +178,18 @@ def test_loopback_and_metadata_urls_are_never_fetched(deployment: Deployment) ->
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
     try:
-        for url in (f"http://127.0.0.1:{port}/a.png", f"http://localhost:{port}/a.png",
-                    f"http://2130706433:{port}/a.png", "http://169.254.169.254/latest/meta-data",
-                    f"http://[::ffff:127.0.0.1]:{port}/a.png"):
-            response = httpx.post(f"{deployment.base}/generation/{MODEL}",
-                                  json={"prompt": "x", "image_url": url},
-                                  headers=deployment.headers)
+        for url in (
+            f"http://127.0.0.1:{port}/a.png",
+            f"http://localhost:{port}/a.png",
+            f"http://2130706433:{port}/a.png",
+            "http://169.254.169.254/latest/meta-data",
+            f"http://[::ffff:127.0.0.1]:{port}/a.png",
+        ):
+            response = httpx.post(
+                f"{deployment.base}/generation/{MODEL}",
+                json={"prompt": "x", "image_url": url},
+                headers=deployment.headers,
+            )
             assert response.status_code == 400, (url, response.text)
             assert "image_url" in response.json()["message"]
         with pytest.raises(TimeoutError):

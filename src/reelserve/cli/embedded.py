@@ -38,10 +38,10 @@ def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
         from reelserve.engines.fake import fake_engines
 
         return dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True
-    from reelserve.engines import open_engines, profile_uses_random_weights
+    from reelserve.engines import get_profile, open_engines
 
     engines = open_engines(settings.profile, settings.models_dir)
-    return dict(engines), profile_uses_random_weights(settings.profile)
+    return dict(engines), get_profile(settings.profile).random_weights
 
 
 def build_worker(
