@@ -21,12 +21,14 @@ from reelserve.core.progress import Stage, advance, overall_percent
 log = logging.getLogger(__name__)
 
 MIN_PROGRESS_INTERVAL_S = 0.5
+# Even with no progress to report (fetching, encoding) a cancel is seen within this.
+MAX_QUIET_S = 2.0
 
 
 class JobTracker:
     def __init__(self, send: Callable[[int], Heartbeat], lease_s: float) -> None:
         self._send = send
-        self._interval = max(lease_s / 3, 0.2)
+        self._interval = min(max(lease_s / 3, 0.2), MAX_QUIET_S)
         self._lock = threading.Lock()
         self._percent = 0
         self._sent_percent = -1
