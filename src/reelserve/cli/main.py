@@ -179,20 +179,27 @@ def keys_revoke(
     typer.echo(f"revoked {key}")
 
 
+def _existing_workspace(
+    name: str, data_dir: Path | None, database_url: str | None
+) -> tuple[SqlStore, str]:
+    """The store and the id of workspace ``name``; exit 1 when there is none."""
+    from reelserve.cli.embedded import open_store
+
+    store = open_store(_settings(data_dir, database_url))
+    found = store.find_workspace(name)
+    if found is None:
+        typer.echo(f"no workspace {name!r}", err=True)
+        raise typer.Exit(1)
+    return store, found.id
+
+
 @keys_app.command("list")
 def keys_list(
     workspace: Workspace, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """List a workspace's keys (prefixes only; keys are never stored)."""
-    from reelserve.cli.embedded import open_store
-
-    settings = _settings(data_dir, database_url)
-    store = open_store(settings)
-    ws = store.find_workspace(workspace)
-    if ws is None:
-        typer.echo(f"no workspace {workspace!r}", err=True)
-        raise typer.Exit(1)
-    for info in store.list_keys(ws.id):
+    store, workspace_id = _existing_workspace(workspace, data_dir, database_url)
+    for info in store.list_keys(workspace_id):
         state = "revoked" if info.revoked_at else "active"
         created = datetime.fromtimestamp(info.created_at, UTC).isoformat(timespec="seconds")
         typer.echo(f"{info.id}\t{info.prefix}…\t{state}\t{created}\t{info.name or ''}")
@@ -258,15 +265,8 @@ def credits_show(
     workspace: Workspace, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Show a workspace's balances."""
-    from reelserve.cli.embedded import open_store
-
-    settings = _settings(data_dir, database_url)
-    store = open_store(settings)
-    ws = store.find_workspace(workspace)
-    if ws is None:
-        typer.echo(f"no workspace {workspace!r}", err=True)
-        raise typer.Exit(1)
-    _show(store, ws.id, workspace)
+    store, workspace_id = _existing_workspace(workspace, data_dir, database_url)
+    _show(store, workspace_id, workspace)
 
 
 @db_app.command("upgrade")
