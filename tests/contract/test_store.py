@@ -319,6 +319,17 @@ def test_workers_register_and_age_out(store: SqlStore) -> None:
     assert store.served_models(60) == {}
 
 
+def test_a_busy_worker_stays_present_through_its_heartbeats(store: SqlStore) -> None:
+    ws = funded(store, permanent=100)
+    store.register_worker("wrk_1", "gpu0", [MODEL], {})
+    gen, _ = store.submit(new(ws.id), None)
+    store.claim("wrk_1", [MODEL], 30)
+    time.sleep(0.05)
+    assert store.served_models(0.04) == {}
+    store.heartbeat(gen.id, 1, "wrk_1", 10, 30)
+    assert MODEL in store.served_models(0.04)
+
+
 def test_keys_authenticate_until_revoked(store: SqlStore) -> None:
     ws = store.ensure_workspace("acme")
     key_id = store.add_key(ws.id, "rs_abcdefghi", "d" * 64, "ci")

@@ -616,6 +616,10 @@ class SqlStore:
             )
             if new_progress != gen.progress:
                 self._emit(conn, self._load(conn, gen.id), now)
+            # A busy worker is a present one: keeps its models "served" during long jobs.
+            conn.execute(
+                sa.update(workers).where(workers.c.id == worker_id).values(last_seen_at=now)
+            )
             return Heartbeat(cancel_requested=gen.cancel_requested)
 
     def complete(
