@@ -1,4 +1,5 @@
-"""Wall time of each mode through the HTTP API, tiny profile against the fake engine.
+"""Wall time of each mode through the HTTP API (create to the terminal SSE event), tiny
+profile against the fake engine.
 
 Starts ``reelserve serve`` (API + embedded worker) on a free port with a fresh data folder,
 once with the ``fake`` profile (the service's own cost: queue, fetch, MP4 encode, storage)
@@ -11,6 +12,7 @@ a few times, and prints median seconds per mode and the ratio tiny / fake.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -110,31 +112,32 @@ def start(
 def run_once(
     base: str, key: str, model: str, body: dict[str, Any], files: dict[str, Path]
 ) -> float:
+    """Seconds from the create request to the terminal SSE event, as a client sees it."""
     headers = {"Authorization": f"Bearer {key}"}
+    url = f"{base}/generation/sse/{model}"
     started = time.perf_counter()
-    if files:
-        handles = {name: path.open("rb") for name, path in files.items()}
-        response = httpx.post(
-            f"{base}/generation/{model}",
-            headers=headers,
-            timeout=60,
-            data={k: str(v) for k, v in body.items()},
-            files={n: (p.name, handles[n]) for n, p in files.items()},
-        )
+    handles = {name: path.open("rb") for name, path in files.items()}
+    try:
+        request: dict[str, Any]
+        if files:
+            request = {
+                "data": {k: str(v) for k, v in body.items()},
+                "files": {n: (p.name, handles[n]) for n, p in files.items()},
+            }
+        else:
+            request = {"json": body}
+        last: dict[str, Any] = {}
+        with httpx.stream("POST", url, headers=headers, timeout=300, **request) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    last = json.loads(line[6:])
+    finally:
         for handle in handles.values():
             handle.close()
-    else:
-        response = httpx.post(f"{base}/generation/{model}", headers=headers, json=body, timeout=60)
-    response.raise_for_status()
-    gen_id = response.json()["id"]
-    while True:
-        record = httpx.get(f"{base}/generation/{gen_id}", headers=headers, timeout=30).json()
-        if record["status"] in ("COMPLETED", "FAILED", "CANCELED"):
-            break
-        time.sleep(0.05)
     elapsed = time.perf_counter() - started
-    if record["status"] != "COMPLETED":
-        raise SystemExit(f"{model} ended {record['status']}: {record.get('message')}")
+    if last.get("status") != "COMPLETED":
+        raise SystemExit(f"{model} ended {last.get('status')}: {last.get('message')}")
     return elapsed
 
 
