@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reelserve.blobs import LocalBlobs
 from reelserve.core.ledger import Bucket
+from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.services.keys import create_key
 from reelserve.services.reaper import run_reaper
@@ -51,7 +52,7 @@ def build_worker(
     random_weights: bool,
     wakeup: threading.Event | None = None,
 ) -> Worker:
-    blobs = LocalBlobs(settings.blobs_dir)
+    blobs: Blobs = LocalBlobs(settings.blobs_dir)
 
     def read_blob(key: str, dest: Path) -> Path:
         local = blobs.local_path(key)

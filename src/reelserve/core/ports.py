@@ -6,7 +6,7 @@ the store, so a worker that lost its lease can never finish or charge twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -160,19 +160,11 @@ class Store(Protocol):
 class Blobs(Protocol):
     """Where uploads and outputs live. Keys are relative, slash-separated paths."""
 
-    def put_file(self, key: str, source: Path, content_type: str) -> None: ...
-    def open_writer(self, key: str) -> Any: ...
+    def put_file(self, key: str, source: Path) -> None: ...
     def local_path(self, key: str) -> Path | None: ...
     def fetch_to(self, key: str, dest: Path) -> None: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
-
-
-class Notifier(Protocol):
-    """Wake-ups: something about generation ``id`` (or the queue) changed."""
-
-    def notify(self, channel: str) -> None: ...
-    def wait(self, channel: str, timeout_s: float) -> AsyncIterator[None]: ...
 
 
 __all__ = [
@@ -183,7 +175,6 @@ __all__ = [
     "Heartbeat",
     "IdempotencyClaim",
     "NewGeneration",
-    "Notifier",
     "ReapReport",
     "Split",
     "Store",
