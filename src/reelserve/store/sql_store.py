@@ -30,6 +30,7 @@ from reelserve.core.ports import (
 )
 from reelserve.core.records import Generation, snapshot
 from reelserve.core.status import Status
+from reelserve.core.wakeups import QUEUE, Wakeups, task_channel
 from reelserve.store.clock import db_now
 from reelserve.store.schema import (
     api_keys,
@@ -74,9 +75,15 @@ def _generation(row: Row[Any], queue_position: int | None = None) -> Generation:
     )
 
 
+# PostgreSQL NOTIFY channel that carries the wake-up channels as payloads.
+PG_CHANNEL = "reelserve"
+
+
 class SqlStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wakeups: Wakeups | None = None) -> None:
         self.engine = engine
+        self.wakeups = wakeups or Wakeups()
+        self._notify_pg = engine.dialect.name == "postgresql"
 
     # -- transactions -------------------------------------------------------------------
 
@@ -84,8 +91,16 @@ class SqlStore:
     def _write(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+            pending: set[str] = set()
+            conn.info["wakeups"] = pending
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("wakeups", None)
+            # Only after the commit: a woken reader must find the change.
+            for channel in pending:
+                self.wakeups.publish(channel)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -446,6 +461,14 @@ class SqlStore:
         return _generation(row, position)
 
     def _emit(self, conn: Connection, gen: Generation, now: float) -> None:
+        channels = {task_channel(gen.id)}
+        if gen.status is Status.IN_QUEUE:
+            channels.add(QUEUE)
+        conn.info["wakeups"].update(channels)
+        if self._notify_pg:
+            # Delivered by PostgreSQL at commit, to every LISTENing process.
+            for channel in channels:
+                conn.execute(sa.select(sa.func.pg_notify(PG_CHANNEL, channel)))
         conn.execute(
             sa.insert(events).values(
                 generation_id=gen.id,
