@@ -1,4 +1,6 @@
-"""``reelserve``: serve, worker, keys, credits, db."""
+"""``reelserve``: the server side (serve, worker, keys, credits grant/show, db) and the
+client side over the HTTP API (generate, status, cancel, list, credits; see
+``reelserve.cli.remote``, exit codes in ``reelserve.cli.exits``)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,36 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reelserve.cli import remote
+from reelserve.cli.exits import EPILOG
+
 if TYPE_CHECKING:
     from reelserve.cli.embedded import FirstStart
     from reelserve.settings import Settings
     from reelserve.store import SqlStore
 
-app = typer.Typer(help="reelserve: self-hosted video generation.", no_args_is_help=True)
+CLIENT = "Client commands (over the API)"
+SERVER = "Server and admin commands"
+
+app = typer.Typer(
+    help="reelserve: self-hosted video generation.", no_args_is_help=True, epilog=EPILOG
+)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
-credits_app = typer.Typer(help="Credit balances.", no_args_is_help=True)
+credits_app = typer.Typer(
+    help="Credit balances: yours over the API, or grant/show on the database.",
+    invoke_without_command=True,
+    epilog=EPILOG,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-app.add_typer(credits_app, name="credits")
-app.add_typer(db_app, name="db")
+
+app.command("generate", epilog=EPILOG, rich_help_panel=CLIENT)(remote.generate)
+app.command("status", epilog=EPILOG, rich_help_panel=CLIENT)(remote.status)
+app.command("cancel", epilog=EPILOG, rich_help_panel=CLIENT)(remote.cancel)
+app.command("list", epilog=EPILOG, rich_help_panel=CLIENT)(remote.list_generations)
+credits_app.callback()(remote.credits_balance)
+app.add_typer(credits_app, name="credits", rich_help_panel=CLIENT)
+app.add_typer(keys_app, name="keys", rich_help_panel=SERVER)
+app.add_typer(db_app, name="db", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,
@@ -77,7 +97,7 @@ def _banner(
         )
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER)
 def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -119,7 +139,7 @@ def serve(
         )
 
 
-@app.command("worker")
+@app.command("worker", rich_help_panel=SERVER)
 def worker_command(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
