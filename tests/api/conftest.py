@@ -4,7 +4,6 @@ the tiny diffusers pipelines are exercised by tests/engines and tests/acceptance
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -90,17 +89,16 @@ def make_service(settings: Settings, sqlite_store: SqlStore) -> Iterator[Service
         **overrides: Any,
     ) -> Service:
         conf = Settings(**{**settings.__dict__, **overrides})
-        wakeup = threading.Event()
         engine = FakeEngine(steps=steps, seconds_per_step=seconds_per_step) if worker else None
         the_worker = None
         if engine is not None:
-            the_worker = build_worker(conf, sqlite_store, {m: engine for m in Mode}, True, wakeup)
+            the_worker = build_worker(conf, sqlite_store, {m: engine for m in Mode}, True)
         elif register_remote_worker:
             # Stands for a worker on another host: the API only needs it registered.
             sqlite_store.register_worker(
                 "wrk_remote", "remote", [MODEL, MOTION_MODEL], {"profile": "fake"}
             )
-        app = create_app(conf, store=sqlite_store, on_submitted=wakeup.set)
+        app = create_app(conf, store=sqlite_store)
         context = background(sqlite_store, conf, the_worker)
         context.__enter__()
         stack.append(context)

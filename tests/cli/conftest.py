@@ -15,42 +15,24 @@ and credits, so tests never see each other's tasks or balances.
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 
-from reelserve.api import create_app
-from reelserve.cli.embedded import background, build_worker
 from reelserve.client import Backoff, Client
-from reelserve.core.ledger import Bucket
-from reelserve.core.render import Mode
 from reelserve.engines.fake import FakeEngine
-from reelserve.services.keys import create_key
-from reelserve.settings import Settings
-from reelserve.store import SqlStore, connect, upgrade
-
-MODEL = "kling-ai/kling-v2.6"
-MOTION_MODEL = "kling-ai/motion-control-v2.6"
-REMOTE_WORKER = "wrk_remote"
-
-_names = itertools.count()
+from tests.live_service import LiveService, start_service
 
 
 @dataclass
 class Account:
-    server: Server
+    server: LiveService
     key: str
     workspace: str
 
@@ -66,97 +48,33 @@ class Account:
         return {"REELSERVE_BASE_URL": self.server.base_url, "REELSERVE_API_KEY": self.key}
 
 
-@dataclass
-class Server:
-    base_url: str
-    store: SqlStore
-    worker: bool
-
-    def account(self, credits: int = 1000) -> Account:
-        if not self.worker:
-            self.store.touch_worker(REMOTE_WORKER)  # keep the stand-in worker fresh
-        name = f"cli{next(_names)}"
-        key = create_key(self.store, name).key
-        workspace = self.store.find_workspace(name)
-        assert workspace is not None
-        if credits:
-            self.store.grant(workspace.id, Bucket.PERMANENT, credits)
-        return Account(self, key, name)
-
-
-@contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _start(root: Path, *, worker: bool) -> Iterator[Server]:
-    settings = Settings(
-        data_dir=root / "data",
-        lease_s=5.0,
-        retry_backoff_s=0.1,
-        worker_poll_s=0.05,
-        allow_private_urls=True,
-    )
-    db = connect(f"sqlite:///{root / 'reelserve.db'}")
-    upgrade(db)
-    store = SqlStore(db)
-    wakeup = threading.Event()
-    the_worker = None
-    if worker:
-        # Timed steps, so that progress is reported more than once on the way.
-        engine = FakeEngine(steps=4, seconds_per_step=0.3)
-        the_worker = build_worker(settings, store, {m: engine for m in Mode}, True, wakeup)
-    else:
-        store.register_worker(REMOTE_WORKER, "remote", [MODEL, MOTION_MODEL], {"profile": "fake"})
-    app = create_app(settings, store=store, on_submitted=wakeup.set)
-    with background(store, settings, the_worker):
-        if the_worker is not None:
-            deadline = time.monotonic() + 5
-            while not store.served_models(60) and time.monotonic() < deadline:
-                time.sleep(0.01)
-        with _serve(app) as base_url:
-            yield Server(base_url, store, worker)
-    db.dispose()
+def account(server: LiveService, credits: int = 1000) -> Account:
+    key, name = server.new_account("cli", credits)
+    return Account(server, key, name)
 
 
 @pytest.fixture(scope="package")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Tasks run to the end on the FakeEngine."""
-    yield from _start(tmp_path_factory.mktemp("cli-live"), worker=True)
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """Tasks run to the end on the FakeEngine, in timed steps so that progress is
+    reported more than once on the way."""
+    engine = FakeEngine(steps=4, seconds_per_step=0.3)
+    yield from start_service(tmp_path_factory.mktemp("cli-live"), engine)
 
 
 @pytest.fixture(scope="package")
-def queued_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def queued_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """Tasks stay IN_QUEUE: no worker in this process."""
-    yield from _start(tmp_path_factory.mktemp("cli-queued"), worker=False)
+    yield from start_service(tmp_path_factory.mktemp("cli-queued"), None)
 
 
 @pytest.fixture
-def live(live_server: Server) -> Account:
-    return live_server.account()
+def live(live_server: LiveService) -> Account:
+    return account(live_server)
 
 
 @pytest.fixture
-def queued(queued_server: Server) -> Account:
-    return queued_server.account()
+def queued(queued_server: LiveService) -> Account:
+    return account(queued_server)
 
 
 def command(*args: str) -> list[str]:

@@ -17,8 +17,9 @@ from reelserve.client import (
     ServiceUnavailableError,
     UnsupportedModelError,
 )
-from tests.client.conftest import FAST, Account, Server
+from tests.client.conftest import FAST, Account, account
 from tests.fixtures import TOO_SMALL_PNG
+from tests.live_service import LiveService
 
 
 def test_a_wrong_key_is_an_authentication_error(queued: Account) -> None:
@@ -73,8 +74,8 @@ def test_an_unknown_model_is_unsupported(qclient: Client) -> None:
     assert info.value.field == "model"
 
 
-def test_too_few_credits_is_402_and_stores_nothing(queued_server: Server) -> None:
-    poor = queued_server.account(credits=19)
+def test_too_few_credits_is_402_and_stores_nothing(queued_server: LiveService) -> None:
+    poor = account(queued_server, credits=19)
     with poor.client() as c:
         with pytest.raises(InsufficientCreditsError) as info:
             c.generations.create(prompt="x")
@@ -84,11 +85,11 @@ def test_too_few_credits_is_402_and_stores_nothing(queued_server: Server) -> Non
     assert "20" in info.value.message
 
 
-def test_unknown_and_foreign_ids_are_not_found(qclient: Client, queued_server: Server) -> None:
+def test_unknown_and_foreign_ids_are_not_found(qclient: Client, queued_server: LiveService) -> None:
     with pytest.raises(NotFoundError) as info:
         qclient.generations.get("gen_unknown")
     assert (info.value.status, info.value.code) == (404, "NOT_FOUND")
-    with queued_server.account().client() as other:
+    with account(queued_server).client() as other:
         foreign = other.generations.create(prompt="x")
     with pytest.raises(NotFoundError):
         qclient.generations.get(foreign.id)

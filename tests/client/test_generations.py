@@ -16,8 +16,9 @@ from reelserve.client import (
     Status,
     WaitTimeoutError,
 )
-from tests.client.conftest import MOTION_MODEL, Account
+from tests.client.conftest import Account
 from tests.fixtures import CLIP_WITH_AUDIO, LANDSCAPE_PNG, SQUARE_JPEG
+from tests.live_service import MOTION_MODEL
 from tests.media_server import serve_files
 
 FAST_POLL = 0.05

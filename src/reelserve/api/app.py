@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,6 @@ def create_app(
     *,
     store: SqlStore | None = None,
     require_worker: bool = True,
-    on_submitted: Callable[[], None] | None = None,
 ) -> FastAPI:
     from reelserve.media import check_url
     from reelserve.store import connect
@@ -74,7 +72,6 @@ def create_app(
             require_worker=require_worker,
         ),
         url_check,
-        on_submitted,
     )
 
     def readiness() -> dict[str, Any]:
@@ -106,6 +103,7 @@ def create_app(
 
     ctx = ApiContext(
         store=store,
+        wait_for_change=store.wakeups.wait_async,
         submitter=submitter,
         sign_url=signing.sign,
         verify_url=signing.verify,

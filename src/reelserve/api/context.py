@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ UrlSigner = Callable[[str, str], tuple[str, Any]]  # (base_url, key) → (url, e
 @dataclass
 class ApiContext:
     store: Store
+    # (channel, timeout) → True when woken before the timeout; see core.wakeups.
+    wait_for_change: Callable[[str, float], Awaitable[bool]]
     submitter: Submitter
     sign_url: UrlSigner
     verify_url: Callable[[str, int, str], bool]

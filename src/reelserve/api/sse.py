@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-import anyio
 from starlette.concurrency import run_in_threadpool
 
 from reelserve.core.ports import Store
+from reelserve.core.wakeups import task_channel
 
 KEEPALIVE_S = 15.0
-POLL_S = 0.2
+# Wake-ups bring events at once; the poll is the safety net (a separate worker process
+# on SQLite, or a lost LISTEN connection).
+POLL_S = 0.5
 
 
 def format_event(seq: int, record: Mapping[str, Any]) -> str:
@@ -29,6 +31,7 @@ async def stream_events(
     generation_id: str,
     after_seq: int,
     present: Callable[[Mapping[str, Any]], dict[str, Any]],
+    wait_for_change: Callable[[str, float], Awaitable[bool]],
     *,
     keepalive_s: float = KEEPALIVE_S,
     poll_s: float = POLL_S,
@@ -46,7 +49,7 @@ async def stream_events(
         if time.monotonic() - last_sent >= keepalive_s:
             last_sent = time.monotonic()
             yield ": keepalive\n\n"
-        await anyio.sleep(poll_s)
+        await wait_for_change(task_channel(generation_id), poll_s)
 
 
 def parse_last_event_id(value: str | None) -> int:

@@ -14,6 +14,7 @@ from reelserve.blobs import LocalBlobs
 from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
+from reelserve.core.wakeups import QUEUE
 from reelserve.services.keys import create_key
 from reelserve.services.reaper import run_reaper
 from reelserve.services.work import LocalCoordinator, WorkPolicy
@@ -25,12 +26,18 @@ from reelserve.worker.runner import OutputStore, Worker, WorkerConfig
 log = logging.getLogger("reelserve")
 
 
-def open_store(settings: Settings, *, migrate: bool = True) -> SqlStore:
+def open_store(settings: Settings, *, migrate: bool = True, listen: bool = False) -> SqlStore:
+    """The store; with ``listen`` on PostgreSQL, other processes' changes wake us too."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = connect(settings.db_url)
     if migrate:
         upgrade(engine)
-    return SqlStore(engine)
+    store = SqlStore(engine)
+    if listen and engine.dialect.name == "postgresql":
+        from reelserve.store.listener import PgListener
+
+        PgListener(settings.db_url, store.wakeups).start()
+    return store
 
 
 def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
@@ -50,7 +57,6 @@ def build_worker(
     store: SqlStore,
     engines: dict[Mode, Engine],
     random_weights: bool,
-    wakeup: threading.Event | None = None,
 ) -> Worker:
     blobs: Blobs = LocalBlobs(settings.blobs_dir)
 
@@ -83,7 +89,7 @@ def build_worker(
             random_weights=random_weights,
             scratch_dir=settings.data_dir / "tmp",
         ),
-        wakeup=wakeup,
+        wakeups=store.wakeups,
     )
 
 
@@ -129,7 +135,6 @@ def background(
         yield stop
     finally:
         stop.set()
-        if worker is not None:
-            worker.wakeup.set()
+        store.wakeups.publish(QUEUE)  # an idle worker stops waiting for work at once
         for thread in threads:
             thread.join(timeout=30)

@@ -110,8 +110,6 @@ def serve(
     log_level: str = "INFO",
 ) -> None:
     """Run the API, the reaper and (unless --no-worker) one worker, in one process."""
-    import threading
-
     import uvicorn
 
     from reelserve.api import create_app
@@ -119,15 +117,14 @@ def serve(
 
     _logging(log_level)
     settings = _settings(data_dir, database_url, host=host, port=port, profile=profile)
-    store = open_store(settings)
+    store = open_store(settings, listen=True)
     first = bootstrap(store, settings)
-    wakeup = threading.Event()
     the_worker = None
     random_weights = False
     if worker:
         engines, random_weights = load_engines(settings)
-        the_worker = build_worker(settings, store, engines, random_weights, wakeup)
-    api = create_app(settings, store=store, on_submitted=wakeup.set)
+        the_worker = build_worker(settings, store, engines, random_weights)
+    api = create_app(settings, store=store)
     with background(store, settings, the_worker):
         _banner(first, settings.host, settings.port, settings.profile, random_weights)
         uvicorn.run(
@@ -151,17 +148,18 @@ def worker_command(
     import threading
 
     from reelserve.cli.embedded import build_worker, load_engines, open_store
+    from reelserve.core.wakeups import QUEUE
 
     _logging(log_level)
     settings = _settings(data_dir, database_url, profile=profile)
-    store = open_store(settings)
+    store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
     the_worker = build_worker(settings, store, engines, random_weights)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
         stop.set()
-        the_worker.wakeup.set()
+        store.wakeups.publish(QUEUE)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -46,13 +46,10 @@ class Submitter:
         store: Store,
         policy: SubmitPolicy,
         check_url: UrlCheck,
-        on_submitted: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.check_url = check_url
-        # Wakes an in-process worker at once instead of at its next poll.
-        self.on_submitted = on_submitted
 
     def prepare(
         self,
@@ -112,7 +109,4 @@ class Submitter:
                 request_hash=request_hash(route, body, file_digests or {}),
                 ttl_s=self.policy.idempotency_ttl_s,
             )
-        gen, created = self.store.submit(new, claim)
-        if created and self.on_submitted is not None:
-            self.on_submitted()
-        return gen, created
+        return self.store.submit(new, claim)

@@ -30,6 +30,7 @@ from reelserve.core.progress import Stage
 from reelserve.core.records import Generation
 from reelserve.core.render import Engine, Mode, RenderJob, describe
 from reelserve.core.spec import Plan, frames_for, plan_from_dict
+from reelserve.core.wakeups import QUEUE, Wakeups
 from reelserve.media import write_mp4
 from reelserve.models.registry import REGISTRY
 from reelserve.worker.inputs import BlobReader, FetchPolicy, Inputs, prepare_inputs
@@ -86,14 +87,15 @@ class Worker:
         outputs: OutputStore,
         config: WorkerConfig,
         *,
-        wakeup: threading.Event | None = None,
+        wakeups: Wakeups | None = None,
         name: str | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.engines = engines
         self.outputs = outputs
         self.config = config
-        self.wakeup = wakeup or threading.Event()
+        # Published by the store when work is queued (and by ``stop`` callers).
+        self.wakeups = wakeups or Wakeups()
         self.id = new_worker_id()
         self.name = name or f"{socket.gethostname()}/{self.id[-6:]}"
         # A route is served only when every one of its modes has an engine here.
@@ -114,8 +116,7 @@ class Worker:
         try:
             while not stop.is_set():
                 if not self.run_once():
-                    self.wakeup.wait(self.config.poll_s)
-                    self.wakeup.clear()
+                    self.wakeups.wait(QUEUE, self.config.poll_s)
                     self._touch()
         finally:
             try:

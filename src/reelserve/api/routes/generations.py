@@ -177,7 +177,13 @@ async def create_generation_sse(route: str, request: Request) -> StreamingRespon
     ctx = context(request)
     after = parse_last_event_id(request.headers.get("last-event-id"))
     return StreamingResponse(
-        stream_events(ctx.store, gen.id, after, lambda snap: ctx.present(request, snap)),
+        stream_events(
+            ctx.store,
+            gen.id,
+            after,
+            lambda snap: ctx.present(request, snap),
+            ctx.wait_for_change,
+        ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
@@ -195,7 +201,13 @@ def follow_generation(generation_id: str, request: Request) -> StreamingResponse
     gen = service.get_own(ctx.store, ctx.workspace(request), generation_id)
     after = parse_last_event_id(request.headers.get("last-event-id"))
     return StreamingResponse(
-        stream_events(ctx.store, gen.id, after, lambda snap: ctx.present(request, snap)),
+        stream_events(
+            ctx.store,
+            gen.id,
+            after,
+            lambda snap: ctx.present(request, snap),
+            ctx.wait_for_change,
+        ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
