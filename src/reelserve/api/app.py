@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from reelserve import __version__
-from reelserve.api import errors, openapi
+from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
 from reelserve.api.routes import credits, files, generations, health
 from reelserve.blobs import LocalBlobs, UrlSigning
@@ -89,9 +89,13 @@ def create_app(
         served = store.served_models(settings.worker_fresh_s)
         report["models"] = {model: info for model, info in sorted(served.items())}
         report["profile"] = settings.profile
-        if any(info.get("random_weights") for info in served.values()):
+        random = sorted(
+            {str(info.get("profile")) for info in served.values() if info.get("random_weights")}
+        )
+        if random:
+            names = ", ".join(repr(name) for name in random)
             report["warning"] = (
-                "profile 'tiny' runs random weights: its videos are noise, for tests only"
+                f"profile {names} runs random weights: its videos are noise, for tests only"
             )
         return report
 
@@ -129,5 +133,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     # Probes at the root too, where orchestrators look for them.
     app.include_router(health.router)
+    # The web playground: its page at `/`, its two assets under `/playground/`.
+    app.include_router(playground.router)
     openapi.install(app)
     return app
