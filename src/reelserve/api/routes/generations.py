@@ -140,6 +140,22 @@ async def _create(request: Request, route: str) -> Generation:
     return gen
 
 
+def _event_stream(request: Request, ctx: ApiContext, generation_id: str) -> StreamingResponse:
+    """The task's events from ``Last-Event-ID`` on (from the first, without one)."""
+    after = parse_last_event_id(request.headers.get("last-event-id"))
+    return StreamingResponse(
+        stream_events(
+            ctx.store,
+            generation_id,
+            after,
+            lambda snap: ctx.present(request, snap),
+            ctx.wait_for_change,
+        ),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
 CREATE_DOC = {
     "requestBody": {
         "required": True,
@@ -175,18 +191,7 @@ def cancel_generation(generation_id: str, request: Request) -> dict[str, Any]:
 async def create_generation_sse(route: str, request: Request) -> StreamingResponse:
     gen = await _create(request, route)
     ctx = context(request)
-    after = parse_last_event_id(request.headers.get("last-event-id"))
-    return StreamingResponse(
-        stream_events(
-            ctx.store,
-            gen.id,
-            after,
-            lambda snap: ctx.present(request, snap),
-            ctx.wait_for_change,
-        ),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return _event_stream(request, ctx, gen.id)
 
 
 @router.post("/generation/{route:path}", summary="Create a generation", openapi_extra=CREATE_DOC)
@@ -199,18 +204,7 @@ async def create_generation(route: str, request: Request) -> JSONResponse:
 def follow_generation(generation_id: str, request: Request) -> StreamingResponse:
     ctx = context(request)
     gen = service.get_own(ctx.store, ctx.workspace(request), generation_id)
-    after = parse_last_event_id(request.headers.get("last-event-id"))
-    return StreamingResponse(
-        stream_events(
-            ctx.store,
-            gen.id,
-            after,
-            lambda snap: ctx.present(request, snap),
-            ctx.wait_for_change,
-        ),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
+    return _event_stream(request, ctx, gen.id)
 
 
 @router.get("/generation/{generation_id}", summary="Get a generation")
