@@ -42,6 +42,9 @@ class Settings:
     worker_poll_s: float = 1.0
     worker_fresh_s: float = 90.0
     idempotency_ttl_s: float = 24 * 3600.0
+    # Per API key (0 turns a limit off): creates per minute, tasks queued or running.
+    creates_per_minute: int = 120
+    max_active_per_key: int = 32
     allow_private_urls: bool = False
     fetch_timeout_s: float = 60.0
     initial_credits: int = 1000

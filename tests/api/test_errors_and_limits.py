@@ -214,3 +214,23 @@ def test_unknown_route_and_method_use_the_error_shape(queued_service: Service) -
     response = queued_service.client.delete("/api/v1/credits", headers=queued_service.auth)
     assert response.status_code == 405
     assert set(response.json()) == {"error", "code", "message"}
+
+
+def test_per_key_create_rate_is_429_with_retry_after(make_service: Any) -> None:
+    svc = make_service(worker=False, creates_per_minute=2)
+    assert svc.create({"prompt": "a"}).status_code == 200
+    assert svc.create({"prompt": "b"}).status_code == 200
+    response = svc.create({"prompt": "c"})
+    assert_error(response, 429, "VIDEO_GENERATION_RATE_LIMITED", "2 generations a minute")
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert svc.credits()["total"] == 960  # the refused create held nothing
+
+
+def test_per_key_active_cap_is_429_until_a_task_ends(make_service: Any) -> None:
+    svc = make_service(worker=False, max_active_per_key=1)
+    first = svc.create({"prompt": "a"}).json()
+    response = svc.create({"prompt": "b"})
+    assert_error(response, 429, "VIDEO_GENERATION_RATE_LIMITED", "at most 1")
+    assert response.headers["Retry-After"] == "5"
+    svc.client.post(f"/api/v1/generation/{first['id']}/cancel", headers=svc.auth)
+    assert svc.create({"prompt": "b"}).status_code == 200

@@ -27,7 +27,7 @@ def test_keys_lifecycle(tmp_path: Path) -> None:
     assert key.startswith("rs_")
     assert len(out.splitlines()) == 1  # only the key, so scripts can capture it
     store = SqlStore(connect(Settings(data_dir=tmp_path).db_url))
-    assert authenticate(store, f"Bearer {key}").name == "studio"
+    assert authenticate(store, f"Bearer {key}").workspace.name == "studio"
 
     code, listing = run("keys", "list", "--workspace", "studio", *data)
     assert code == 0
@@ -97,4 +97,4 @@ def test_bad_arguments_say_what_is_wrong(tmp_path: Path) -> None:
 def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     code, out = run("db", "upgrade", "--data-dir", str(tmp_path))
     assert code == 0
-    assert "revision 0001" in out
+    assert "revision 0002" in out

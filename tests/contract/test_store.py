@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
-from reelserve.core.errors import Conflict, InsufficientCredits, LeaseLost, NotFound
+from reelserve.core.errors import (
+    Conflict,
+    InsufficientCredits,
+    LeaseLost,
+    NotFound,
+    RateLimited,
+)
 from reelserve.core.ids import new_generation_id
 from reelserve.core.ledger import Bucket, Split
 from reelserve.core.ports import IdempotencyClaim, NewGeneration
@@ -338,3 +345,48 @@ def test_keys_authenticate_until_revoked(store: SqlStore) -> None:
     assert store.revoke_key(key_id)
     assert store.workspace_for_key("d" * 64) is None
     assert not store.revoke_key(key_id)
+
+
+def test_active_cap_per_key_counts_queued_and_running(store: SqlStore) -> None:
+    ws = funded(store, permanent=1000)
+    key_id = store.add_key(ws.id, "rs_capcapcap", "c" * 64, None)
+
+    def capped() -> NewGeneration:
+        return replace(new(ws.id), api_key_id=key_id, max_active_per_key=2)
+
+    first, _ = store.submit(capped(), None)
+    store.submit(capped(), None)
+    store.claim("w1", [MODEL], 30)  # running still counts
+    with pytest.raises(RateLimited, match="at most 2") as info:
+        store.submit(capped(), None)
+    assert info.value.retry_after_s > 0
+    assert store.balances(ws.id).permanent == 960  # the refused one reserved nothing
+    store.complete(first.id, 1, "w1", {}, 20)
+    store.submit(capped(), None)
+    # Another key of the same workspace has its own cap.
+    other = store.add_key(ws.id, "rs_otherkeyx", "d" * 64, None)
+    store.submit(replace(capped(), api_key_id=other), None)
+    assert_ledger_balanced(store, ws.id)
+
+
+def test_admit_counts_requests_per_window(store: SqlStore) -> None:
+    ws = store.ensure_workspace("acme")
+    key_id = store.add_key(ws.id, "rs_ratelimit", "e" * 64, None)
+    assert [store.admit(key_id, 60.0, 3) for _ in range(3)] == [None, None, None]
+    wait = store.admit(key_id, 60.0, 3)
+    assert wait is not None
+    assert 0 < wait <= 60
+    other = store.add_key(ws.id, "rs_ratelimi2", "f" * 64, None)
+    assert store.admit(other, 60.0, 3) is None
+    # A new window starts the count again.
+    assert store.admit(key_id, 0.05, 1) is None
+    time.sleep(0.06)
+    assert store.admit(key_id, 0.05, 1) is None
+
+
+def test_caller_carries_the_key(store: SqlStore) -> None:
+    ws = store.ensure_workspace("acme")
+    key_id = store.add_key(ws.id, "rs_whoiscall", "a" * 64, None)
+    caller = store.caller_for_key("a" * 64)
+    assert caller is not None
+    assert (caller.workspace, caller.key_id) == (ws, key_id)

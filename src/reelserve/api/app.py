@@ -70,6 +70,8 @@ def create_app(
             idempotency_ttl_s=settings.idempotency_ttl_s,
             worker_fresh_s=settings.worker_fresh_s,
             require_worker=require_worker,
+            creates_per_minute=settings.creates_per_minute or None,
+            max_active_per_key=settings.max_active_per_key or None,
         ),
         url_check,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 
-from reelserve.core.ports import Store, Workspace
+from reelserve.core.ports import Caller, Store, Workspace
 from reelserve.core.records import present
 from reelserve.core.spec import MediaLimits
 from reelserve.services.keys import authenticate
@@ -49,8 +49,11 @@ class ApiContext:
         base = self.base_url(request)
         return present(snap, lambda key: self.sign_url(base, key))
 
-    def workspace(self, request: Request) -> Workspace:
+    def caller(self, request: Request) -> Caller:
         return authenticate(self.store, request.headers.get("authorization"))
+
+    def workspace(self, request: Request) -> Workspace:
+        return self.caller(request).workspace
 
 
 def context(request: Request) -> ApiContext:

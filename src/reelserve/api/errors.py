@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from reelserve.core.errors import (
     InvalidInput,
     NotFound,
     ProviderUnavailable,
+    RateLimited,
     ReelserveError,
     Unauthorized,
     UnsupportedModel,
@@ -36,6 +38,7 @@ HTTP_STATUS: tuple[tuple[type[ReelserveError], int], ...] = (
     (InsufficientCredits, 402),
     (NotFound, 404),
     (Conflict, 409),
+    (RateLimited, 429),
     (ProviderUnavailable, 503),
 )
 
@@ -51,8 +54,16 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": code, "code": code, "message": message}
 
 
-def error_response(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    code: str,
+    message: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({**error_body(code, message), **extra}, status_code=status, headers=headers)
 
 
@@ -63,9 +74,12 @@ def install(app: FastAPI) -> None:
         if status == 500:
             return await _internal(request, exc)
         extra: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         if isinstance(exc, Conflict) and exc.record is not None:
             extra["record"] = request.app.state.reelserve.present(request, exc.record)
-        return error_response(exc.code.value, exc.message, status, **extra)
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return error_response(exc.code.value, exc.message, status, headers, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -81,6 +81,16 @@ class Conflict(ReelserveError):
         self.record = record
 
 
+class RateLimited(ReelserveError):
+    """Too many requests; try again later."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ProviderUnavailable(ReelserveError):
     """No worker can serve this model right now."""
 

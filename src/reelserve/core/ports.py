@@ -23,6 +23,14 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is calling: the workspace, and the key it used."""
+
+    workspace: Workspace
+    key_id: str
+
+
+@dataclass(frozen=True)
 class ApiKeyInfo:
     id: str
     workspace_id: str
@@ -55,6 +63,9 @@ class NewGeneration:
     price: int
     max_attempts: int
     deadline_s: float
+    api_key_id: str | None = None
+    # Refuse (429) when the key already has this many tasks queued or running.
+    max_active_per_key: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,8 @@ class Store(Protocol):
     def count_workspaces(self) -> int: ...
     def add_key(self, workspace_id: str, prefix: str, digest: str, name: str | None) -> str: ...
     def workspace_for_key(self, digest: str) -> Workspace | None: ...
+    def caller_for_key(self, digest: str) -> Caller | None: ...
+    def admit(self, key_id: str, window_s: float, limit: int) -> float | None: ...
     def revoke_key(self, prefix_or_id: str) -> bool: ...
     def list_keys(self, workspace_id: str) -> list[ApiKeyInfo]: ...
 

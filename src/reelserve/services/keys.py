@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from reelserve.core.errors import Unauthorized
-from reelserve.core.ports import Store, Workspace
+from reelserve.core.ports import Caller, Store
 
 KEY_PREFIX = "rs_"
 
@@ -32,12 +32,12 @@ def create_key(store: Store, workspace_name: str, name: str | None = None) -> Ne
     return NewKey(key=key, key_id=key_id, prefix=prefix)
 
 
-def authenticate(store: Store, authorization: str | None) -> Workspace:
-    """The workspace of a ``Bearer`` key; unknown and revoked keys fail the same way."""
+def authenticate(store: Store, authorization: str | None) -> Caller:
+    """The caller behind a ``Bearer`` key; unknown and revoked keys fail the same way."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization: a Bearer API key is required")
-    workspace = store.workspace_for_key(digest(token.strip()))
-    if workspace is None:
+    caller = store.caller_for_key(digest(token.strip()))
+    if caller is None:
         raise Unauthorized("Authorization: the API key is not valid")
-    return workspace
+    return caller

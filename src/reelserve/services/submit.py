@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from reelserve.core.errors import ProviderUnavailable
+from reelserve.core.errors import ProviderUnavailable, RateLimited
 from reelserve.core.ids import new_generation_id
-from reelserve.core.ports import IdempotencyClaim, NewGeneration, Store, Workspace
+from reelserve.core.ports import Caller, IdempotencyClaim, NewGeneration, Store
 from reelserve.core.pricing import PriceTable
 from reelserve.core.records import Generation
 from reelserve.core.spec import BLOB_REF_PREFIX, MEDIA_FIELDS, UploadedMedia, plan_to_dict
@@ -28,6 +29,9 @@ class SubmitPolicy:
     idempotency_ttl_s: float
     worker_fresh_s: float
     require_worker: bool = True
+    # Per API key: creates per minute, and tasks queued or running at once (None: no cap).
+    creates_per_minute: int | None = None
+    max_active_per_key: int | None = None
 
 
 def request_hash(route: str, body: Mapping[str, Any], file_digests: Mapping[str, str]) -> str:
@@ -82,7 +86,7 @@ class Submitter:
 
     def submit(
         self,
-        workspace: Workspace,
+        caller: Caller,
         route: str,
         body: Mapping[str, Any],
         uploads: Mapping[str, UploadedMedia] | None = None,
@@ -93,6 +97,14 @@ class Submitter:
         """The new task (or the earlier one for a repeated idempotency key) and whether it
         was created now."""
         uploads = uploads or {}
+        if self.policy.creates_per_minute is not None:
+            wait = self.store.admit(caller.key_id, 60.0, self.policy.creates_per_minute)
+            if wait is not None:
+                raise RateLimited(
+                    f"this API key may create {self.policy.creates_per_minute} generations "
+                    f"a minute; retry in {math.ceil(wait)} s",
+                    retry_after_s=wait,
+                )
         new, _ = self.prepare(route, body, uploads)
         if self.policy.require_worker and route not in self.store.served_models(
             self.policy.worker_fresh_s
@@ -101,7 +113,12 @@ class Submitter:
                 f"model: no worker is serving {route!r} right now; try again later",
                 field="model",
             )
-        new = NewGeneration(**{**new.__dict__, "workspace_id": workspace.id})
+        new = replace(
+            new,
+            workspace_id=caller.workspace.id,
+            api_key_id=caller.key_id,
+            max_active_per_key=self.policy.max_active_per_key,
+        )
         claim = None
         if idempotency_key is not None:
             claim = IdempotencyClaim(

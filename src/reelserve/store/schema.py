@@ -92,8 +92,10 @@ generations = sa.Table(
     sa.Column("created_at", Seconds, nullable=False),
     sa.Column("started_at", Seconds),
     sa.Column("completed_at", Seconds),
+    sa.Column("api_key_id", sa.String(40)),
     sa.Index("generations_queue", "status", "model", "id"),
     sa.Index("generations_workspace", "workspace_id", "id"),
+    sa.Index("generations_key_active", "api_key_id", "status"),
 )
 
 events = sa.Table(
@@ -120,6 +122,15 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("generation_id", sa.String(40), nullable=False),
     sa.Column("expires_at", Seconds, nullable=False),
+)
+
+# Fixed-window request counts per API key (window start on the database clock).
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("window_start", Seconds, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
 )
 
 workers = sa.Table(

@@ -8,19 +8,29 @@ unique per ``(generation, kind, bucket)``, so nothing can finish or charge twice
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
-from reelserve.core.errors import Conflict, InsufficientCredits, LeaseLost, NotFound
+from reelserve.core.errors import (
+    Conflict,
+    InsufficientCredits,
+    LeaseLost,
+    NotFound,
+    RateLimited,
+)
 from reelserve.core.ids import new_key_id, new_workspace_id
 from reelserve.core.ledger import ZERO, Bucket, EntryKind, Split, split_capture, split_reserve
 from reelserve.core.ports import (
     ApiKeyInfo,
     Balances,
+    Caller,
     Event,
     Heartbeat,
     IdempotencyClaim,
@@ -39,6 +49,7 @@ from reelserve.store.schema import (
     generations,
     idempotency_keys,
     ledger_entries,
+    rate_windows,
     workers,
     workspaces,
 )
@@ -75,6 +86,8 @@ def _generation(row: Row[Any], queue_position: int | None = None) -> Generation:
     )
 
 
+# What Retry-After suggests when a key is at its cap of active tasks.
+ACTIVE_CAP_RETRY_S = 5.0
 # PostgreSQL NOTIFY channel that carries the wake-up channels as payloads.
 PG_CHANNEL = "reelserve"
 
@@ -170,15 +183,48 @@ class SqlStore:
             )
         return key_id
 
-    def workspace_for_key(self, digest: str) -> Workspace | None:
+    def caller_for_key(self, digest: str) -> Caller | None:
         query = (
-            sa.select(workspaces.c.id, workspaces.c.name)
+            sa.select(workspaces.c.id, workspaces.c.name, api_keys.c.id.label("key_id"))
             .join(api_keys, api_keys.c.workspace_id == workspaces.c.id)
             .where(api_keys.c.digest == digest, api_keys.c.revoked_at.is_(None))
         )
         with self._read() as conn:
             row = conn.execute(query).first()
-        return Workspace(id=row.id, name=row.name) if row else None
+        if row is None:
+            return None
+        return Caller(Workspace(id=row.id, name=row.name), row.key_id)
+
+    def workspace_for_key(self, digest: str) -> Workspace | None:
+        caller = self.caller_for_key(digest)
+        return caller.workspace if caller else None
+
+    def admit(self, key_id: str, window_s: float, limit: int) -> float | None:
+        """Count one request of ``key_id`` in the current fixed window.
+
+        Returns None when within ``limit``, else the seconds until the window ends (for
+        ``Retry-After``). Every replica counts in the same rows, on the database clock.
+        """
+        upsert = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        with self._write() as conn:
+            now = self._now(conn)
+            window = math.floor(now / window_s) * window_s
+            counted = (
+                upsert(rate_windows)
+                .values(key_id=key_id, window_start=window, count=1)
+                .on_conflict_do_update(
+                    index_elements=["key_id", "window_start"],
+                    set_={"count": rate_windows.c.count + 1},
+                )
+                .returning(rate_windows.c.count)
+            )
+            count = int(conn.execute(counted).scalar_one())
+            conn.execute(
+                sa.delete(rate_windows).where(
+                    rate_windows.c.key_id == key_id, rate_windows.c.window_start < window
+                )
+            )
+        return None if count <= limit else max(window + window_s - now, 0.001)
 
     def revoke_key(self, prefix_or_id: str) -> bool:
         with self._write() as conn:
@@ -363,6 +409,9 @@ class SqlStore:
                 if found is not None:
                     return found, False
             buckets = self._locked_buckets(conn, new.workspace_id)
+            # Counted under the workspace's bucket lock, so racing creates of one key
+            # cannot both slip under the cap.
+            self._check_active_cap(conn, new)
             sub_available = _usable_subscription(buckets[Bucket.SUBSCRIPTION], now)
             permanent = int(buckets[Bucket.PERMANENT].balance)
             try:
@@ -393,6 +442,7 @@ class SqlStore:
                     deadline_at=now + new.deadline_s,
                     cancel_requested=False,
                     created_at=now,
+                    api_key_id=new.api_key_id,
                 )
             )
             for bucket in Bucket:
@@ -421,6 +471,24 @@ class SqlStore:
             gen = self._load(conn, new.id)
             self._emit(conn, gen, now)
             return gen, True
+
+    def _check_active_cap(self, conn: Connection, new: NewGeneration) -> None:
+        if new.max_active_per_key is None or new.api_key_id is None:
+            return
+        active = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(g)
+            .where(
+                g.c.api_key_id == new.api_key_id,
+                g.c.status.in_([Status.IN_QUEUE.value, Status.IN_PROGRESS.value]),
+            )
+        ).scalar_one()
+        if active >= new.max_active_per_key:
+            raise RateLimited(
+                f"this API key already has {active} generations queued or running "
+                f"(at most {new.max_active_per_key}); retry when one finishes",
+                retry_after_s=ACTIVE_CAP_RETRY_S,
+            )
 
     def _idempotent_hit(
         self, conn: Connection, workspace_id: str, claim: IdempotencyClaim, now: float

@@ -117,14 +117,14 @@ def _idempotency_key(request: Request) -> str | None:
 
 async def _create(request: Request, route: str) -> Generation:
     ctx = context(request)
-    workspace = await run_in_threadpool(ctx.workspace, request)
+    caller = await run_in_threadpool(ctx.caller, request)
     spec = lookup(route)
     idempotency_key = _idempotency_key(request)
-    created = await _read_create(request, ctx, spec, workspace)
+    created = await _read_create(request, ctx, spec, caller.workspace)
     try:
         gen, fresh = await run_in_threadpool(
             ctx.submitter.submit,
-            workspace,
+            caller,
             route,
             created.body,
             created.uploads,
