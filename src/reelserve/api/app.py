@@ -101,20 +101,14 @@ def create_app(
             )
         return report
 
-    def file_path(key: str) -> Path | None:
-        return blobs.local_path(key)
-
-    def store_upload(key: str, source: Path) -> None:
-        blobs.put_file(key, source)
-
     ctx = ApiContext(
         store=store,
         wait_for_change=store.wakeups.wait_async,
         submitter=submitter,
         sign_url=signing.sign,
         verify_url=signing.verify,
-        file_path=file_path,
-        store_upload=store_upload,
+        file_path=blobs.local_path,
+        store_upload=blobs.put_file,
         delete_blob=blobs.delete,
         inspect_upload=inspect_upload,
         readiness=readiness,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class Generation:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     queue_position: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def iso(ts: float | None) -> str | None:

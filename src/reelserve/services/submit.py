@@ -60,7 +60,7 @@ class Submitter:
         route: str,
         body: Mapping[str, Any],
         uploads: Mapping[str, UploadedMedia],
-    ) -> tuple[NewGeneration, Any]:
+    ) -> NewGeneration:
         """Everything up to the transaction; raises the 4xx errors before anything is stored."""
         spec = lookup(route)
         normalized = spec.normalize(body, uploads, spec.limits)
@@ -71,7 +71,7 @@ class Submitter:
         webhook = normalized.input.get("webhook_url")
         if isinstance(webhook, str):
             self.check_url(webhook, "webhook_url")
-        new = NewGeneration(
+        return NewGeneration(
             id=new_generation_id(),
             workspace_id="",
             model=spec.route,
@@ -82,7 +82,6 @@ class Submitter:
             max_attempts=self.policy.max_attempts,
             deadline_s=self.policy.deadline_s,
         )
-        return new, normalized
 
     def submit(
         self,
@@ -105,7 +104,7 @@ class Submitter:
                     f"a minute; retry in {math.ceil(wait)} s",
                     retry_after_s=wait,
                 )
-        new, _ = self.prepare(route, body, uploads)
+        new = self.prepare(route, body, uploads)
         if self.policy.require_worker and route not in self.store.served_models(
             self.policy.worker_fresh_s
         ):

@@ -157,11 +157,6 @@ class SqlStore:
             row = conn.execute(sa.select(workspaces).where(workspaces.c.name == name)).first()
         return Workspace(id=row.id, name=row.name) if row else None
 
-    def get_workspace(self, workspace_id: str) -> Workspace | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
-        return Workspace(id=row.id, name=row.name) if row else None
-
     def count_workspaces(self) -> int:
         with self._read() as conn:
             return int(
