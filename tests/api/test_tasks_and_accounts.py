@@ -163,5 +163,14 @@ def test_openapi_documents_models_queue_state_and_errors(queued_service: Service
     ]
     kling = schemas["KlingV26Input"]["properties"]
     assert kling["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1"]
-    create = doc["paths"]["/api/v1/generation/{route}"]["post"]
-    assert "multipart/form-data" in create["requestBody"]["content"]
+    # One concrete create path per model, each with that model's own body schema.
+    for route, schema_name in (
+        ("kling-ai/kling-v2.6", "KlingV26Input"),
+        ("kling-ai/motion-control-v2.6", "MotionControlV26Input"),
+    ):
+        for path in (f"/api/v1/generation/{route}", f"/api/v1/generation/sse/{route}"):
+            content = doc["paths"][path]["post"]["requestBody"]["content"]
+            assert set(content) == {"application/json", "multipart/form-data"}
+            for media in content.values():
+                assert media["schema"] == {"$ref": f"#/components/schemas/{schema_name}"}
+    assert not any("{route}" in path for path in doc["paths"])

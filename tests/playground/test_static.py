@@ -68,8 +68,8 @@ def test_api_and_probes_are_unaffected(client: TestClient) -> None:
     assert doc.status_code == 200
     assert doc.headers["content-type"] == "application/json"
     paths = doc.json()["paths"]
-    assert "/api/v1/generation/{route}" in paths
-    assert "/api/v1/generation/sse/{route}" in paths
+    assert "/api/v1/generation/kling-ai/kling-v2.6" in paths
+    assert "/api/v1/generation/sse/kling-ai/kling-v2.6" in paths
     assert "/" not in paths
     assert not any(path.startswith("/playground") for path in paths)
     assert "KlingV26Input" in doc.json()["components"]["schemas"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,18 +38,40 @@ def install(app: FastAPI) -> None:
             schemas[spec.schema.__name__] = schema
         schemas["QueueState"] = {"type": "string", "enum": [s.value for s in Status]}
         schemas["Error"] = ERROR_SCHEMA
-        for path, operations in doc.get("paths", {}).items():
-            if not path.startswith("/api/v1/generation/{route}") and "sse/{route}" not in path:
-                continue
-            body = operations.get("post", {}).get("requestBody")
-            if body:
-                one_of = [
-                    {"$ref": f"#/components/schemas/{spec.schema.__name__}"}
-                    for spec in REGISTRY.values()
-                ]
-                for media in body["content"].values():
-                    media["schema"] = {"oneOf": one_of}
+        doc["paths"] = _paths_per_model(doc.get("paths", {}))
         app.openapi_schema = doc
         return doc
 
     app.openapi = build  # type: ignore[method-assign]
+
+
+_GENERIC = re.compile(r"^(?P<base>.*/generation(?:/sse)?)/\{route\}$")
+
+
+def _paths_per_model(paths: dict[str, Any]) -> dict[str, Any]:
+    """Spell the generic create routes out once per served model.
+
+    The router takes any ``{provider}/{model}``, but each model has its own request body;
+    one concrete path per model (``/generation/kling-ai/kling-v2.6``) gives clients and
+    generated SDKs the exact schema for each, where a generic path could only offer a union.
+    """
+    out: dict[str, Any] = {}
+    for path, operations in paths.items():
+        match = _GENERIC.match(path)
+        if match is None:
+            out[path] = operations
+            continue
+        for spec in REGISTRY.values():
+            concrete = copy.deepcopy(operations)
+            for method, operation in concrete.items():
+                operation["parameters"] = [
+                    p for p in operation.get("parameters", []) if p.get("name") != "route"
+                ]
+                slug = re.sub(r"[^A-Za-z0-9]+", "_", spec.route)
+                operation["operationId"] = f"{operation.get('operationId', method)}_{slug}"
+                operation["summary"] = f"{operation.get('summary', '')} ({spec.route})".strip()
+                ref = {"$ref": f"#/components/schemas/{spec.schema.__name__}"}
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    media["schema"] = ref
+            out[f"{match['base']}/{spec.route}"] = concrete
+    return out

@@ -33,4 +33,7 @@ class UrlSigning:
     def verify(self, key: str, expires: int, signature: str, now: float | None = None) -> bool:
         if expires < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self._digest(key, expires), signature)
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a query string can carry
+        # any character; a signature that is not our hex simply does not match.
+        expected = self._digest(key, expires).encode()
+        return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
