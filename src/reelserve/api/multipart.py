@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from reelserve.core.errors import InputTooLarge, InvalidInput
@@ -17,6 +18,10 @@ from reelserve.core.errors import InputTooLarge, InvalidInput
 MAX_TEXT_FIELDS = 64
 MAX_TEXT_BYTES = 64_000
 MAX_NAME_LENGTH = 100
+# Every part costs parsing work and a header buffer, whatever its name: cap the parts and
+# the header bytes of each, so a body of many tiny or header-heavy parts is refused early.
+MAX_PARTS = 80
+MAX_HEADER_BYTES = 8_192
 
 
 @dataclass
@@ -54,6 +59,8 @@ class _Collector:
         self._path: Path | None = None
         self._size = 0
         self._hash = hashlib.sha256()
+        self._parts = 0
+        self._header_bytes = 0
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -67,12 +74,28 @@ class _Collector:
         }
 
     def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise InvalidInput(
+                f"body: at most {MAX_PARTS} multipart parts are accepted", field="body"
+            )
         self._headers = {}
+        self._header_bytes = 0
+
+    def _count_header(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise InvalidInput(
+                f"body: multipart part headers must be at most {MAX_HEADER_BYTES} bytes",
+                field="body",
+            )
 
     def _header_field_cb(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._header_field += data[start:end]
 
     def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._header_value += data[start:end]
 
     def _header_end(self) -> None:
@@ -169,6 +192,13 @@ async def read_form(
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
+    except MultipartParseError as exc:
+        # The parser's own limits (header line size, headers per part) and syntax errors.
+        collector.close()
+        collector.form.cleanup()
+        raise InvalidInput(
+            f"body: malformed multipart/form-data ({str(exc).rstrip('.')})", field="body"
+        ) from None
     except BaseException:
         collector.close()
         collector.form.cleanup()
