@@ -3,6 +3,7 @@ everything else over the API's internal routes. No database or blob-store settin
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -11,8 +12,10 @@ from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
 from reelserve.settings import Settings
 from reelserve.worker.inputs import FetchPolicy
-from reelserve.worker.remote import HttpCoordinator
+from reelserve.worker.remote import HttpCoordinator, WorkerRefused
 from reelserve.worker.runner import Worker, WorkerConfig
+
+log = logging.getLogger("reelserve")
 
 
 def build_remote_worker(
@@ -41,6 +44,8 @@ def build_remote_worker(
 
 def run_remote_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT (the claim being waited on ends first)."""
+    # One line per heartbeat would drown the worker's own log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     engines, random_weights = load_engines(settings)
     worker = build_remote_worker(settings, engines, random_weights)
     stop = threading.Event()
@@ -51,4 +56,8 @@ def run_remote_worker(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    worker.run(stop)
+    try:
+        worker.run(stop)
+    except WorkerRefused as exc:
+        log.error("the API refused this worker: %s", exc)
+        raise SystemExit(1) from None
