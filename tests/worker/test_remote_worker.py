@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ import httpx
 import pytest
 
 from reelserve.api import create_app
+from reelserve.blobs import LocalBlobs
 from reelserve.cli.embedded import background
 from reelserve.core.errors import LeaseLost
 from reelserve.core.ledger import Bucket
+from reelserve.core.ports import Blobs
 from reelserve.core.records import Generation
 from reelserve.core.render import Mode
 from reelserve.engines.fake import FakeEngine
@@ -74,8 +77,9 @@ class Api:
         )
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+@contextmanager
+def running_api(tmp_path: Path, blobs: Blobs | None = None) -> Iterator[Api]:
+    """The real app on loopback; ``blobs`` replaces the blob store of the internal routes."""
     settings = Settings(
         data_dir=tmp_path / "data",
         lease_s=2.0,
@@ -91,14 +95,23 @@ def api(tmp_path: Path) -> Iterator[Api]:
     workspace = store.find_workspace("acme")
     assert workspace is not None
     store.grant(workspace.id, Bucket.PERMANENT, 1000)
+    app = create_app(settings, store=store)
+    if blobs is not None:
+        app.state.reelserve_workers = replace(app.state.reelserve_workers, blobs=blobs)
     with ExitStack() as stack:
         stack.enter_context(background(store, settings, None))
         server = ExitStack()
-        base_url = server.enter_context(serve_app(create_app(settings, store=store)))
+        base_url = server.enter_context(serve_app(app))
         stack.callback(server.close)
         cleanup = stack.enter_context(ExitStack())
         yield Api(base_url, store, settings, token, key, workspace.id, server, cleanup)
     db.dispose()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    with running_api(tmp_path) as running:
+        yield running
 
 
 def _claimed(coordinator: HttpCoordinator, worker_id: str) -> Generation:
@@ -197,9 +210,9 @@ def test_an_unreachable_api_costs_the_job_only_once_its_lease_has_run_out(api: A
     assert coordinator.claim("wrk_cut_off", MODELS) is None
 
 
-def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_path: Path) -> None:
+def _run_one_upload(api: Api, tmp_path: Path, engine: FakeEngine) -> dict[str, Any]:
+    """A worker thread over HTTP runs a task created with an uploaded image."""
     coordinator = api.coordinator(claim_wait_s=1)
-    engine = FakeEngine(steps=3, seconds_per_step=0.05)
     worker = Worker(
         coordinator,
         {mode: engine for mode in Mode},
@@ -229,7 +242,7 @@ def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_pat
             )
         assert response.status_code == 200, response.text
         gen_id = response.json()["id"]
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         record = api.record(gen_id)
         while record["status"] not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -237,6 +250,12 @@ def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_pat
     finally:
         stop.set()
         thread.join(timeout=30)
+    return record
+
+
+def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_path: Path) -> None:
+    engine = FakeEngine(steps=3, seconds_per_step=0.05)
+    record = _run_one_upload(api, tmp_path, engine)
     assert record["status"] == "COMPLETED", record
     assert engine.renders == 1
     video = record["data"]["video"]
@@ -246,3 +265,84 @@ def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_pat
     assert record["usage"]["total"] == 20
     assert api.store.balances(api.workspace_id).total == 1000 - 20
     assert not api.store.served_models(60)  # unregistered on stop
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    authorization: str | None
+
+
+@contextmanager
+def bucket_stand_in(root: Path) -> Iterator[tuple[str, list[Seen]]]:
+    """A loopback HTTP server playing an S3 bucket's presigned URLs (S3 cannot run here):
+    PUT stores the body under ``root``, GET serves it, and every request is recorded."""
+    seen: list[Seen] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _key(self) -> Path:
+            return root / self.path.split("?", 1)[0].removeprefix("/bucket/")
+
+        def do_PUT(self) -> None:
+            seen.append(Seen("PUT", self.path, self.headers.get("Authorization")))
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self._key().parent.mkdir(parents=True, exist_ok=True)
+            self._key().write_bytes(body)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            seen.append(Seen("GET", self.path, self.headers.get("Authorization")))
+            body = self._key().read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/bucket", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class PresigningBlobs(LocalBlobs):
+    """The local folder, but handing out presigned links as S3 does."""
+
+    def __init__(self, root: Path, bucket_url: str) -> None:
+        super().__init__(root)
+        self.bucket_url = bucket_url
+
+    def presigned_get(self, key: str, ttl_s: float) -> str | None:
+        return f"{self.bucket_url}/{key}?X-Amz-Expires={int(ttl_s)}&X-Amz-Signature=get"
+
+    def presigned_put(self, key: str, ttl_s: float) -> str | None:
+        return f"{self.bucket_url}/{key}?X-Amz-Expires={int(ttl_s)}&X-Amz-Signature=put"
+
+
+def test_presigned_links_carry_the_files_and_never_the_worker_token(tmp_path: Path) -> None:
+    blobs_root = tmp_path / "data" / "files"
+    with (
+        bucket_stand_in(blobs_root) as (bucket_url, seen),
+        running_api(tmp_path, PresigningBlobs(blobs_root, bucket_url)) as api,
+    ):
+        record = _run_one_upload(api, tmp_path, FakeEngine(steps=2))
+        stored = api.store.get(record["id"])
+    assert record["status"] == "COMPLETED", record
+    assert stored is not None
+    assert stored.data is not None
+    assert [(s.method, s.path.split("/")[2]) for s in seen] == [
+        ("GET", "uploads"),  # the task's image, fetched by the worker
+        ("PUT", "outputs"),  # its video, stored by the worker
+    ]
+    assert all(s.authorization is None for s in seen)
+    output = blobs_root / stored.data["videos"][0]["key"]
+    assert output.read_bytes()[4:8] == b"ftyp"
