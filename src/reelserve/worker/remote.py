@@ -228,10 +228,12 @@ class HttpCoordinator:
                     f"no heartbeat got through for longer than the {lease.lease_s:g}s lease"
                 ) from exc
             raise
+        payload = response.json()
         lease = self._held(gen)
         if lease is not None:
             lease.extended_at = time.monotonic()
-        return Heartbeat(cancel_requested=bool(response.json()["cancel_requested"]))
+            lease.lease_s = float(payload.get("lease_s", lease.lease_s))
+        return Heartbeat(cancel_requested=bool(payload["cancel_requested"]))
 
     def _held(self, gen: Generation) -> _Lease | None:
         with self._lock:
