@@ -175,3 +175,32 @@ def test_files_of_a_task_are_reachable_only_by_its_holder(svc: Service) -> None:
         url, params={"worker_id": "wrk_a", "attempt": 1}, headers=_bearer(token)
     )
     assert_error(not_an_input, 400, "VIDEO_GENERATION_INVALID_INPUT", "key:")
+
+
+def test_an_output_is_deleted_unless_the_completed_record_shows_it(svc: Service) -> None:
+    token = _token(svc)
+    svc.create({"prompt": "x"})
+    gen = _claim(svc, token)
+    key = f"outputs/{gen['workspace_id']}/{gen['id']}-1.mp4"
+    url = f"{INTERNAL}/tasks/{gen['id']}/files/{key}"
+    fence = {"worker_id": "wrk_a", "attempt": 1}
+    path = svc.settings.blobs_dir / key
+
+    put = svc.client.put(url, params=fence, content=b"draft", headers=_bearer(token))
+    assert put.status_code == 204
+    assert path.read_bytes() == b"draft"
+    dropped = svc.client.delete(url, params=fence, headers=_bearer(token))
+    assert dropped.status_code == 204
+    assert not path.exists()
+
+    svc.client.put(url, params=fence, content=b"video", headers=_bearer(token))
+    completed = svc.client.post(
+        f"{INTERNAL}/tasks/{gen['id']}/complete",
+        json={**fence, "data": {"type": "video", "videos": [{"key": key}]}},
+        headers=_bearer(token),
+    )
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["generation"]["status"] == "COMPLETED"
+    refused = svc.client.delete(url, params=fence, headers=_bearer(token))
+    assert_error(refused, 409, "CONFLICT", "key:")
+    assert path.read_bytes() == b"video"

@@ -210,8 +210,9 @@ def test_an_unreachable_api_costs_the_job_only_once_its_lease_has_run_out(api: A
     assert coordinator.claim("wrk_cut_off", MODELS) is None
 
 
-def _run_one_upload(api: Api, tmp_path: Path, engine: FakeEngine) -> dict[str, Any]:
-    """A worker thread over HTTP runs a task created with an uploaded image."""
+@contextmanager
+def remote_worker(api: Api, tmp_path: Path, engine: FakeEngine) -> Iterator[None]:
+    """A Worker in a thread, reaching the API only over HTTP, for the block's duration."""
     coordinator = api.coordinator(claim_wait_s=1)
     worker = Worker(
         coordinator,
@@ -233,6 +234,24 @@ def _run_one_upload(api: Api, tmp_path: Path, engine: FakeEngine) -> dict[str, A
         deadline = time.monotonic() + 10
         while not api.store.served_models(60) and time.monotonic() < deadline:
             time.sleep(0.05)
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _until(api: Api, gen_id: str, statuses: tuple[str, ...]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    record = api.record(gen_id)
+    while record["status"] not in statuses and time.monotonic() < deadline:
+        time.sleep(0.1)
+        record = api.record(gen_id)
+    return record
+
+
+def _run_one_upload(api: Api, tmp_path: Path, engine: FakeEngine) -> dict[str, Any]:
+    """A worker thread over HTTP runs a task created with an uploaded image."""
+    with remote_worker(api, tmp_path, engine):
         with LANDSCAPE_PNG.open("rb") as image:
             response = httpx.post(
                 f"{api.base_url}/generation/{MODEL}",
@@ -241,16 +260,24 @@ def _run_one_upload(api: Api, tmp_path: Path, engine: FakeEngine) -> dict[str, A
                 headers={"Authorization": f"Bearer {api.key}"},
             )
         assert response.status_code == 200, response.text
-        gen_id = response.json()["id"]
-        deadline = time.monotonic() + 60
-        record = api.record(gen_id)
-        while record["status"] not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
-            time.sleep(0.1)
-            record = api.record(gen_id)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    return record
+        return _until(api, response.json()["id"], ("COMPLETED", "FAILED"))
+
+
+def test_a_cancel_reaches_a_remote_worker_through_its_heartbeat(api: Api, tmp_path: Path) -> None:
+    engine = FakeEngine(steps=200, seconds_per_step=0.05)
+    with remote_worker(api, tmp_path, engine):
+        created = api.create()
+        running = _until(api, created["id"], ("IN_PROGRESS",))
+        assert running["status"] == "IN_PROGRESS"
+        canceled = httpx.post(
+            f"{api.base_url}/generation/{created['id']}/cancel",
+            headers={"Authorization": f"Bearer {api.key}"},
+        )
+        assert canceled.status_code == 200, canceled.text
+        record = _until(api, created["id"], ("CANCELED",))
+    assert record["status"] == "CANCELED"
+    assert record["usage"]["total"] == 0
+    assert api.store.balances(api.workspace_id).total == 1000
 
 
 def test_a_worker_runs_a_task_over_http_with_an_uploaded_input(api: Api, tmp_path: Path) -> None:
