@@ -146,7 +146,9 @@ class HttpCoordinator:
                 failure = exc
             if time.monotonic() + delay > deadline:
                 raise failure
-            log.warning("%s %s failed (%s); retrying in %.1fs", method, url, failure, delay)
+            # Without the query: a presigned URL's signature is a credential.
+            where = url.split("?", 1)[0]
+            log.warning("%s %s failed (%s); retrying in %.1fs", method, where, failure, delay)
             self._sleep(delay)
             delay = min(delay * 2, self.retry.max_s)
 
