@@ -50,6 +50,9 @@ class Settings:
     initial_credits: int = 1000
     price_per_second: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_SECOND))
     secret: str | None = None
+    # A remote worker (`reelserve worker --api-url`): the API it works for, and its token.
+    api_url: str | None = None
+    worker_token: str | None = field(default=None, repr=False)
 
     @property
     def db_url(self) -> str:

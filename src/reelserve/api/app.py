@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from reelserve import __version__
 from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
-from reelserve.api.routes import credits, files, generations, health
+from reelserve.api.routes import credits, files, generations, health, internal
 from reelserve.blobs import LocalBlobs, UrlSigning
 from reelserve.core.spec import MediaLimits
 from reelserve.services.submit import SubmitPolicy, Submitter
+from reelserve.services.work import LocalCoordinator, WorkPolicy
 from reelserve.settings import Settings
-from reelserve.store import SqlStore, current_revision, head_revision
+from reelserve.store import SqlStore, SqlWorkerTokens, current_revision, head_revision
 
 
 def inspect_upload(
@@ -129,6 +130,17 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     # Probes at the root too, where orchestrators look for them.
     app.include_router(health.router)
+    # Remote workers: /internal/v1, worker tokens only, not in the public schema.
+    work_policy = WorkPolicy(settings.lease_s, settings.retry_backoff_s, settings.price_table)
+    internal.install(
+        app,
+        internal.WorkerApi(
+            SqlWorkerTokens(store.engine),
+            LocalCoordinator(store, work_policy),
+            blobs,
+            ctx.tmp_dir,
+        ),
+    )
     # The web playground: its page at `/`, its two assets under `/playground/`.
     app.include_router(playground.router)
     openapi.install(app)

@@ -14,6 +14,7 @@ import typer
 
 from reelserve.cli import remote
 from reelserve.cli.exits import EPILOG
+from reelserve.cli.workers_cmd import workers_app
 
 if TYPE_CHECKING:
     from reelserve.cli.embedded import FirstStart
@@ -42,6 +43,7 @@ credits_app.callback()(remote.credits_balance)
 app.add_typer(credits_app, name="credits", rich_help_panel=CLIENT)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
+app.add_typer(workers_app, name="workers", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,
@@ -142,8 +144,22 @@ def worker_command(
     database_url: DatabaseUrl = None,
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
     log_level: str = "INFO",
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Work for this API over its internal routes (no database needed).",
+            envvar="REELSERVE_API_URL",
+        ),
+    ] = None,
+    worker_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Token from `reelserve workers token create`.", envvar="REELSERVE_WORKER_TOKEN"
+        ),
+    ] = None,
 ) -> None:
-    """Run one worker (one per GPU) against the same database and data folder."""
+    """Run one worker (one per GPU) against the same database and data folder, or, with
+    --api-url and --worker-token, against a remote API."""
     import signal
     import threading
 
@@ -151,7 +167,16 @@ def worker_command(
     from reelserve.core.wakeups import QUEUE
 
     _logging(log_level)
-    settings = _settings(data_dir, database_url, profile=profile)
+    settings = _settings(
+        data_dir, database_url, profile=profile, api_url=api_url, worker_token=worker_token
+    )
+    if settings.api_url:
+        from reelserve.cli.remote_worker import run_remote_worker
+
+        if not settings.worker_token:
+            raise typer.BadParameter("--api-url needs --worker-token", param_hint="--worker-token")
+        run_remote_worker(settings)
+        return
     store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
     the_worker = build_worker(settings, store, engines, random_weights)

@@ -7,5 +7,13 @@ translated to core errors here.
 from reelserve.store.engine import connect
 from reelserve.store.migrate import current_revision, head_revision, upgrade
 from reelserve.store.sql_store import SqlStore
+from reelserve.store.worker_tokens import SqlWorkerTokens
 
-__all__ = ["SqlStore", "connect", "current_revision", "head_revision", "upgrade"]
+__all__ = [
+    "SqlStore",
+    "SqlWorkerTokens",
+    "connect",
+    "current_revision",
+    "head_revision",
+    "upgrade",
+]

@@ -143,3 +143,15 @@ workers = sa.Table(
     sa.Column("started_at", Seconds, nullable=False),
     sa.Column("last_seen_at", Seconds, nullable=False),
 )
+
+# Tokens of remote workers (internal routes): a lookup prefix and a SHA-256 digest.
+worker_tokens = sa.Table(
+    "worker_tokens",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200)),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("revoked_at", Seconds),
+)

@@ -224,6 +224,10 @@ class Worker:
             log.info("task %s %s", gen.id, what)
         except LeaseLost:
             log.warning("task %s: lease lost before it could be marked %s", gen.id, what)
+        except Exception:
+            # The coordinator is unreachable (database or API down): the lease runs out and
+            # the reaper requeues the task; this worker goes on with the next one.
+            log.exception("task %s: could not be marked %s", gen.id, what)
 
     def _scratch(self) -> Path:
         self.config.scratch_dir.mkdir(parents=True, exist_ok=True)
