@@ -98,3 +98,26 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     code, out = run("db", "upgrade", "--data-dir", str(tmp_path))
     assert code == 0
     assert "revision 0002" in out
+
+
+def test_keys_rotate(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    code, old = run("keys", "create", "--workspace", "studio", *data)
+    assert code == 0, old
+    old = old.strip()
+    code, out = run("keys", "rotate", old[:12], "--grace", "3600", *data)
+    assert code == 0, out
+    new = out.strip()
+    assert new.startswith("rs_")
+    assert new != old
+    store = SqlStore(connect(Settings(data_dir=tmp_path).db_url))
+    for key in (old, new):  # the old key works during the grace period
+        assert authenticate(store, f"Bearer {key}").workspace.name == "studio"
+    code, listing = run("keys", "list", "--workspace", "studio", *data)
+    assert "active until" in listing
+    code, out = run("keys", "rotate", new[:12], *data)
+    assert code == 0, out
+    code, listing = run("keys", "list", "--workspace", "studio", *data)
+    assert listing.count("revoked") == 1
+    code, out = run("keys", "rotate", "rs_nosuchkey", *data)
+    assert code == 1
