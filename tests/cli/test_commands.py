@@ -121,3 +121,22 @@ def test_keys_rotate(tmp_path: Path) -> None:
     assert listing.count("revoked") == 1
     code, out = run("keys", "rotate", "rs_nosuchkey", *data)
     assert code == 1
+
+
+def test_webhooks_secret_show_and_rotate(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    code, out = run("webhooks", "secret", "--workspace", "studio", *data)
+    assert code == 1  # no such workspace yet
+    assert "no workspace" in out
+    run("keys", "create", "--workspace", "studio", *data)
+    code, first = run("webhooks", "secret", "--workspace", "studio", *data)
+    assert code == 0, first
+    assert first.startswith("whsec_")
+    code, again = run("webhooks", "secret", "-w", "studio", *data)
+    assert again == first  # stable until rotated
+    code, rotated = run("webhooks", "secret", "-w", "studio", "--rotate", *data)
+    assert code == 0
+    assert rotated.startswith("whsec_")
+    assert rotated != first
+    code, shown = run("webhooks", "secret", "-w", "studio", *data)
+    assert shown == rotated

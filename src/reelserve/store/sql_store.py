@@ -42,6 +42,7 @@ from reelserve.core.ports import (
 from reelserve.core.records import Generation, snapshot
 from reelserve.core.status import Status
 from reelserve.core.wakeups import QUEUE, Wakeups, task_channel
+from reelserve.core.webhooks import WEBHOOKS
 from reelserve.store.clock import db_now
 from reelserve.store.schema import (
     api_keys,
@@ -54,6 +55,7 @@ from reelserve.store.schema import (
     workers,
     workspaces,
 )
+from reelserve.store.webhook_outbox import enqueue_delivery, wants_webhook
 
 g = generations
 
@@ -582,19 +584,27 @@ class SqlStore:
         channels = {task_channel(gen.id)}
         if gen.status is Status.IN_QUEUE:
             channels.add(QUEUE)
+        webhook = wants_webhook(gen)
+        if webhook:
+            channels.add(WEBHOOKS)
         conn.info["wakeups"].update(channels)
         if self._notify_pg:
             # Delivered by PostgreSQL at commit, to every LISTENing process.
             for channel in channels:
                 conn.execute(sa.select(sa.func.pg_notify(PG_CHANNEL, channel)))
-        conn.execute(
-            sa.insert(events).values(
+        seq = conn.execute(
+            sa.insert(events)
+            .values(
                 generation_id=gen.id,
                 status=gen.status.value,
                 snapshot=snapshot(gen),
                 created_at=now,
             )
-        )
+            .returning(events.c.seq)
+        ).scalar_one()
+        if webhook:
+            # The outbox row commits with the status change, or neither does.
+            enqueue_delivery(conn, gen, seq, now)
 
     def get(self, generation_id: str) -> Generation | None:
         with self._read() as conn:
