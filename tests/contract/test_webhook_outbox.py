@@ -3,7 +3,10 @@ loopback: written with the terminal change, claimed under a lease, retried, neve
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -141,14 +144,15 @@ def test_a_deliverer_dying_before_it_records_leads_to_a_redelivery_with_the_same
 ) -> None:
     ws = funded(store, permanent=100)
     gen_id = _canceled_with_webhook(store, ws, receiver.url)
-    doomed = _deliverer(outbox, lease_s=0.3)
-    due = outbox.claim_delivery(doomed.owner, 0.3)
+    doomed = _deliverer(outbox)
+    claimed_at = time.monotonic()
+    due = outbox.claim_delivery(doomed.owner, 1.0)
     assert due is not None
-    assert doomed.attempt(due).ok  # sent and answered 200 ... and then the process died
     # While its lease lasts, nobody else takes it.
     survivor = _deliverer(outbox)
     assert survivor.deliver_one() is None
-    time.sleep(0.35)
+    assert doomed.attempt(due).ok  # sent and answered 200 ... and then the process died
+    time.sleep(max(claimed_at + 1.1 - time.monotonic(), 0))
     redone = survivor.deliver_one()
     assert redone is not None
     assert redone.attempt == 2
@@ -275,3 +279,45 @@ def test_the_migration_builds_the_tables_the_schema_declares(store: SqlStore) ->
     with store.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert [d for d in differences if "webhook" in repr(d)] == []
+
+
+KILLED_DELIVERER = """
+import os, signal, sys
+from reelserve.media.webhook_post import post_webhook
+from reelserve.services.webhooks import Deliverer, DeliveryPolicy
+from reelserve.store import connect
+from reelserve.store.webhook_outbox import SqlWebhookOutbox
+
+outbox = SqlWebhookOutbox(connect(sys.argv[1]))
+deliverer = Deliverer(
+    outbox,
+    lambda url, body, headers: post_webhook(url, body, headers, timeout_s=5, allow_private=True),
+    dict,
+    DeliveryPolicy(lease_s=1.0),
+)
+due = outbox.claim_delivery(deliverer.owner, 1.0)
+assert due is not None and deliverer.attempt(due).ok
+os.kill(os.getpid(), signal.SIGKILL)  # killed between the send and recording it
+"""
+
+
+def test_a_killed_deliverer_process_leads_to_a_redelivery_with_the_same_id(
+    database_url: str, store: SqlStore, outbox: SqlWebhookOutbox, receiver: Receiver
+) -> None:
+    ws = funded(store, permanent=100)
+    gen_id = _canceled_with_webhook(store, ws, receiver.url)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_DELIVERER, database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    [sent] = receiver.wait_for(1)
+    [stuck] = outbox.deliveries_for(gen_id)
+    assert (stuck.id, stuck.status, stuck.attempts) == (sent.id, "pending", 1)
+    time.sleep(1.1)  # the dead process's lease runs out
+    assert _deliverer(outbox).deliver_due() == 1
+    first, again = receiver.wait_for(2)
+    assert first.id == again.id == stuck.id
+    assert outbox.deliveries_for(gen_id)[0].status == "delivered"

@@ -118,21 +118,27 @@ class SqlWebhookOutbox:
 
     # -- deliveries ---------------------------------------------------------------------
 
+    @staticmethod
+    def _due(now: Any) -> sa.Select[tuple[str]]:
+        return (
+            sa.select(d.c.id)
+            .where(
+                d.c.status == PENDING,
+                d.c.next_attempt_at <= now,
+                sa.or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
+            )
+            .order_by(d.c.next_attempt_at)
+            .limit(1)
+        )
+
     def claim_delivery(self, owner: str, lease_s: float) -> DueDelivery | None:
+        # A plain read first: an idle deliverer polling must not take SQLite's write lock.
+        with self.engine.connect() as conn:
+            if conn.execute(self._due(db_now())).first() is None:
+                return None
         with self._write() as conn:
             now = self._now(conn)
-            next_id = (
-                sa.select(d.c.id)
-                .where(
-                    d.c.status == PENDING,
-                    d.c.next_attempt_at <= now,
-                    sa.or_(d.c.lease_expires_at.is_(None), d.c.lease_expires_at <= now),
-                )
-                .order_by(d.c.next_attempt_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
+            next_id = self._due(now).with_for_update(skip_locked=True).scalar_subquery()
             row = conn.execute(
                 sa.update(d)
                 .where(d.c.id == next_id, d.c.status == PENDING)
