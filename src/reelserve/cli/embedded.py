@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelserve.blobs import LocalBlobs
+from reelserve.cli.webhook_delivery import build_deliverer
 from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
@@ -119,8 +120,6 @@ def background(
 ) -> Iterator[threading.Event]:
     """Run the reaper, the webhook deliverer (and the embedded worker) in threads for the
     block's duration."""
-    from reelserve.cli.webhook_delivery import build_deliverer
-
     stop = threading.Event()
     threads = [
         threading.Thread(
