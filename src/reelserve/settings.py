@@ -45,8 +45,16 @@ class Settings:
     # Per API key (0 turns a limit off): creates per minute, tasks queued or running.
     creates_per_minute: int = 120
     max_active_per_key: int = 32
+    # UNSAFE in production: lets input URLs and webhook receivers be loopback or private
+    # addresses (tests, or a deployment that must reach its own network).
     allow_private_urls: bool = False
     fetch_timeout_s: float = 60.0
+    # Webhooks: seconds per attempt, first retry delay (doubling, with jitter, up to an
+    # hour), when to give up after the event, and how often deliverers look for due ones.
+    webhook_timeout_s: float = 10.0
+    webhook_retry_s: float = 10.0
+    webhook_give_up_s: float = 24 * 3600.0
+    webhook_poll_s: float = 1.0
     initial_credits: int = 1000
     price_per_second: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_SECOND))
     secret: str | None = None

@@ -104,3 +104,45 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     # The newest migration shipped with the package, whichever it is.
     newest = max(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
     assert f"revision {newest}" in out
+
+
+def test_keys_rotate(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    code, old = run("keys", "create", "--workspace", "studio", *data)
+    assert code == 0, old
+    old = old.strip()
+    code, out = run("keys", "rotate", old[:12], "--grace", "3600", *data)
+    assert code == 0, out
+    new = out.strip()
+    assert new.startswith("rs_")
+    assert new != old
+    store = SqlStore(connect(Settings(data_dir=tmp_path).db_url))
+    for key in (old, new):  # the old key works during the grace period
+        assert authenticate(store, f"Bearer {key}").workspace.name == "studio"
+    code, listing = run("keys", "list", "--workspace", "studio", *data)
+    assert "active until" in listing
+    code, out = run("keys", "rotate", new[:12], *data)
+    assert code == 0, out
+    code, listing = run("keys", "list", "--workspace", "studio", *data)
+    assert listing.count("revoked") == 1
+    code, out = run("keys", "rotate", "rs_nosuchkey", *data)
+    assert code == 1
+
+
+def test_webhooks_secret_show_and_rotate(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    code, out = run("webhooks", "secret", "--workspace", "studio", *data)
+    assert code == 1  # no such workspace yet
+    assert "no workspace" in out
+    run("keys", "create", "--workspace", "studio", *data)
+    code, first = run("webhooks", "secret", "--workspace", "studio", *data)
+    assert code == 0, first
+    assert first.startswith("whsec_")
+    code, again = run("webhooks", "secret", "-w", "studio", *data)
+    assert again == first  # stable until rotated
+    code, rotated = run("webhooks", "secret", "-w", "studio", "--rotate", *data)
+    assert code == 0
+    assert rotated.startswith("whsec_")
+    assert rotated != first
+    code, shown = run("webhooks", "secret", "-w", "studio", *data)
+    assert shown == rotated

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelserve.blobs import LocalBlobs
+from reelserve.cli.webhook_delivery import build_deliverer
 from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
+from reelserve.core.webhooks import WEBHOOKS
 from reelserve.services.keys import create_key
 from reelserve.services.reaper import run_reaper
+from reelserve.services.webhooks import run_deliverer
 from reelserve.services.work import LocalCoordinator, WorkPolicy
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
@@ -115,7 +118,8 @@ def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
 def background(
     store: SqlStore, settings: Settings, worker: Worker | None
 ) -> Iterator[threading.Event]:
-    """Run the reaper (and the embedded worker) in threads for the block's duration."""
+    """Run the reaper, the webhook deliverer (and the embedded worker) in threads for the
+    block's duration."""
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -123,7 +127,18 @@ def background(
             args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop),
             name="reaper",
             daemon=True,
-        )
+        ),
+        threading.Thread(
+            target=run_deliverer,
+            args=(
+                build_deliverer(store, settings),
+                settings.webhook_poll_s,
+                stop,
+                lambda timeout: store.wakeups.wait(WEBHOOKS, timeout),
+            ),
+            name="webhooks",
+            daemon=True,
+        ),
     ]
     if worker is not None:
         threads.append(
@@ -136,5 +151,6 @@ def background(
     finally:
         stop.set()
         store.wakeups.publish(QUEUE)  # an idle worker stops waiting for work at once
+        store.wakeups.publish(WEBHOOKS)  # and so does the deliverer
         for thread in threads:
             thread.join(timeout=30)

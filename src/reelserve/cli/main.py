@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reelserve.cli import remote
+from reelserve.cli import key_rotation, remote, webhooks
 from reelserve.cli.exits import EPILOG
 from reelserve.cli.workers_cmd import workers_app
 
@@ -42,6 +42,8 @@ app.command("list", epilog=EPILOG, rich_help_panel=CLIENT)(remote.list_generatio
 credits_app.callback()(remote.credits_balance)
 app.add_typer(credits_app, name="credits", rich_help_panel=CLIENT)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER)
+keys_app.command("rotate")(key_rotation.rotate)
+app.add_typer(webhooks.app, name="webhooks", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
 app.add_typer(workers_app, name="workers", rich_help_panel=SERVER)
 
@@ -244,6 +246,10 @@ def keys_list(
     store, workspace_id = _existing_workspace(workspace, data_dir, database_url)
     for info in store.list_keys(workspace_id):
         state = "revoked" if info.revoked_at else "active"
+        if info.revoked_at and info.revoked_at > datetime.now(UTC).timestamp():
+            # Rotated with a grace period: works until then.
+            until = datetime.fromtimestamp(info.revoked_at, UTC).isoformat(timespec="seconds")
+            state = f"active until {until}"
         created = datetime.fromtimestamp(info.created_at, UTC).isoformat(timespec="seconds")
         typer.echo(f"{info.id}\t{info.prefix}…\t{state}\t{created}\t{info.name or ''}")
 

@@ -31,6 +31,14 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    """An active key found by its prefix: the caller it stands for and its digest."""
+
+    caller: Caller
+    digest: str
+
+
+@dataclass(frozen=True)
 class ApiKeyInfo:
     id: str
     workspace_id: str
@@ -105,6 +113,10 @@ class Store(Protocol):
     def caller_for_key(self, digest: str) -> Caller | None: ...
     def admit(self, key_id: str, window_s: float, limit: int) -> float | None: ...
     def revoke_key(self, prefix_or_id: str) -> bool: ...
+    def key_by_prefix(self, prefix: str) -> StoredKey | None: ...
+    def rotate_key(
+        self, prefix_or_id: str, new_prefix: str, new_digest: str, grace_s: float
+    ) -> str | None: ...
     def list_keys(self, workspace_id: str) -> list[ApiKeyInfo]: ...
 
     # Credits.
@@ -197,5 +209,6 @@ __all__ = [
     "ReapReport",
     "Split",
     "Store",
+    "StoredKey",
     "Workspace",
 ]

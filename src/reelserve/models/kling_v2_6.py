@@ -56,7 +56,11 @@ class KlingV26Input(BaseModel):
     keep_original_sound: bool = True
     duration: int = Field(default=5, description="5 or 10 seconds (ignored in motion control).")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None,
+        description="(ours) Receives a POST of the record, signed in the Standard Webhooks "
+        "format, on each terminal status.",
+    )
 
     @field_validator("duration")
     @classmethod

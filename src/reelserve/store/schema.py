@@ -155,3 +155,36 @@ worker_tokens = sa.Table(
     sa.Column("created_at", Seconds, nullable=False),
     sa.Column("revoked_at", Seconds),
 )
+
+# Webhooks (0005): one signing secret per workspace (the previous one is honoured for a
+# while after a rotation), and the delivery outbox, written with the terminal event.
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("previous_secret", sa.String(100)),
+    sa.Column("previous_until", Seconds),
+    sa.Column("created_at", Seconds, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("generation_id", sa.String(40), nullable=False),
+    sa.Column("event_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", Seconds, nullable=False),
+    sa.Column("lease_owner", sa.String(40)),
+    sa.Column("lease_expires_at", Seconds),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.String(300)),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("finished_at", Seconds),
+    sa.Index("webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("webhook_deliveries_generation", "generation_id"),
+)

@@ -36,11 +36,13 @@ from reelserve.core.ports import (
     IdempotencyClaim,
     NewGeneration,
     ReapReport,
+    StoredKey,
     Workspace,
 )
 from reelserve.core.records import Generation, snapshot
 from reelserve.core.status import Status
 from reelserve.core.wakeups import QUEUE, Wakeups, task_channel
+from reelserve.core.webhooks import WEBHOOKS
 from reelserve.store.clock import db_now
 from reelserve.store.schema import (
     api_keys,
@@ -53,6 +55,7 @@ from reelserve.store.schema import (
     workers,
     workspaces,
 )
+from reelserve.store.webhook_outbox import enqueue_delivery, wants_webhook
 
 g = generations
 
@@ -182,13 +185,67 @@ class SqlStore:
         query = (
             sa.select(workspaces.c.id, workspaces.c.name, api_keys.c.id.label("key_id"))
             .join(api_keys, api_keys.c.workspace_id == workspaces.c.id)
-            .where(api_keys.c.digest == digest, api_keys.c.revoked_at.is_(None))
+            .where(api_keys.c.digest == digest, _key_active())
         )
         with self._read() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
         return Caller(Workspace(id=row.id, name=row.name), row.key_id)
+
+    def key_by_prefix(self, prefix: str) -> StoredKey | None:
+        """The active key named by ``prefix``; the caller compares digests in constant time."""
+        query = (
+            sa.select(
+                workspaces.c.id,
+                workspaces.c.name,
+                api_keys.c.id.label("key_id"),
+                api_keys.c.digest,
+            )
+            .join(api_keys, api_keys.c.workspace_id == workspaces.c.id)
+            .where(api_keys.c.prefix == prefix, _key_active())
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredKey(Caller(Workspace(id=row.id, name=row.name), row.key_id), row.digest)
+
+    def rotate_key(
+        self, prefix_or_id: str, new_prefix: str, new_digest: str, grace_s: float
+    ) -> str | None:
+        """A new key for the workspace of an active key, which stops working after
+        ``grace_s`` seconds (at once for 0). None when there is no such active key."""
+        key_id = new_key_id()
+        with self._write() as conn:
+            now = self._now(conn)
+            old = conn.execute(
+                sa.select(api_keys)
+                .where(
+                    sa.or_(api_keys.c.prefix == prefix_or_id, api_keys.c.id == prefix_or_id),
+                    _key_active(),
+                )
+                .with_for_update()
+            ).first()
+            if old is None:
+                return None
+            conn.execute(
+                sa.insert(api_keys).values(
+                    id=key_id,
+                    workspace_id=old.workspace_id,
+                    prefix=new_prefix,
+                    digest=new_digest,
+                    name=old.name,
+                    created_at=now,
+                )
+            )
+            # An earlier grace period is never extended by a second rotation.
+            conn.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.id == old.id)
+                .values(revoked_at=sa.func.coalesce(api_keys.c.revoked_at, now + grace_s))
+            )
+        return key_id
 
     def workspace_for_key(self, digest: str) -> Workspace | None:
         caller = self.caller_for_key(digest)
@@ -227,7 +284,7 @@ class SqlStore:
                 sa.update(api_keys)
                 .where(
                     sa.or_(api_keys.c.prefix == prefix_or_id, api_keys.c.id == prefix_or_id),
-                    api_keys.c.revoked_at.is_(None),
+                    _key_active(),
                 )
                 .values(revoked_at=db_now())
             )
@@ -527,19 +584,27 @@ class SqlStore:
         channels = {task_channel(gen.id)}
         if gen.status is Status.IN_QUEUE:
             channels.add(QUEUE)
+        webhook = wants_webhook(gen)
+        if webhook:
+            channels.add(WEBHOOKS)
         conn.info["wakeups"].update(channels)
         if self._notify_pg:
             # Delivered by PostgreSQL at commit, to every LISTENing process.
             for channel in channels:
                 conn.execute(sa.select(sa.func.pg_notify(PG_CHANNEL, channel)))
-        conn.execute(
-            sa.insert(events).values(
+        seq = conn.execute(
+            sa.insert(events)
+            .values(
                 generation_id=gen.id,
                 status=gen.status.value,
                 snapshot=snapshot(gen),
                 created_at=now,
             )
-        )
+            .returning(events.c.seq)
+        ).scalar_one()
+        if webhook:
+            # The outbox row commits with the status change, or neither does.
+            enqueue_delivery(conn, gen, seq, now)
 
     def get(self, generation_id: str) -> Generation | None:
         with self._read() as conn:
@@ -881,6 +946,11 @@ class SqlStore:
             for model in row.models:
                 served.setdefault(model, dict(row.info))
         return served
+
+
+def _key_active() -> sa.ColumnElement[bool]:
+    """Not revoked, or revoked for a later time (the grace period of a rotation)."""
+    return sa.or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > db_now())
 
 
 def _usable_subscription(row: Row[Any], now: float) -> int:
