@@ -14,6 +14,7 @@ from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Workspace
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
+from tests.s3_server import S3Server, running_s3_server
 
 POSTGRES_URL = os.environ.get(
     "REELSERVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,3 +112,10 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", lease_s=5.0, retry_backoff_s=0.1, worker_poll_s=0.05
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-compatible server on loopback for the session (moto, a dev dependency)."""
+    with running_s3_server() as server:
+        yield server

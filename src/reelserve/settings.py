@@ -50,6 +50,21 @@ class Settings:
     initial_credits: int = 1000
     price_per_second: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_SECOND))
     secret: str | None = None
+    # Blob store: None keeps files in <data_dir>/files; s3://bucket/prefix uses S3 or an
+    # S3-compatible store. Unset s3_* fields fall back to boto3's AWS_* variables.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # Endpoint in the presigned links handed to clients, when it differs from the above.
+    s3_public_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_addressing_style: str = "auto"  # "path" for most S3-compatible stores
+    # Retention: files of finished tasks are deleted this long after the task ended
+    # (0 keeps them forever); checked every retention_interval_s.
+    output_retention_s: float = 30 * 24 * 3600.0
+    upload_retention_s: float = 30 * 24 * 3600.0
+    retention_interval_s: float = 600.0
 
     @property
     def db_url(self) -> str:

@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelserve.blobs import LocalBlobs
+from reelserve.blobs import open_blobs
 from reelserve.core.ledger import Bucket
-from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
 from reelserve.services.keys import create_key
@@ -58,7 +57,7 @@ def build_worker(
     engines: dict[Mode, Engine],
     random_weights: bool,
 ) -> Worker:
-    blobs: Blobs = LocalBlobs(settings.blobs_dir)
+    blobs = open_blobs(settings)
 
     def read_blob(key: str, dest: Path) -> Path:
         local = blobs.local_path(key)
