@@ -12,10 +12,12 @@ from pathlib import Path
 
 from reelserve.blobs import open_blobs
 from reelserve.core.ledger import Bucket
+from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
 from reelserve.services.keys import create_key
 from reelserve.services.reaper import run_reaper
+from reelserve.services.retention import RetentionPolicy, run_retention
 from reelserve.services.work import LocalCoordinator, WorkPolicy
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
@@ -112,9 +114,10 @@ def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
 
 @contextmanager
 def background(
-    store: SqlStore, settings: Settings, worker: Worker | None
+    store: SqlStore, settings: Settings, worker: Worker | None, blobs: Blobs | None = None
 ) -> Iterator[threading.Event]:
-    """Run the reaper (and the embedded worker) in threads for the block's duration."""
+    """Run the reaper, the retention job (and the embedded worker) in threads for the
+    block's duration."""
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -124,6 +127,22 @@ def background(
             daemon=True,
         )
     ]
+    retention = RetentionPolicy(settings.output_retention_s, settings.upload_retention_s)
+    if not retention.keeps_everything:
+        threads.append(
+            threading.Thread(
+                target=run_retention,
+                args=(
+                    store,
+                    blobs or open_blobs(settings),
+                    retention,
+                    settings.retention_interval_s,
+                    stop,
+                ),
+                name="retention",
+                daemon=True,
+            )
+        )
     if worker is not None:
         threads.append(
             threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)

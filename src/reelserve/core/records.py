@@ -42,6 +42,9 @@ class Generation:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     queue_position: int | None = None
+    # When retention deleted the task's output files and its uploaded files.
+    outputs_expired_at: float | None = None
+    uploads_expired_at: float | None = None
 
 
 def iso(ts: float | None) -> str | None:
@@ -62,9 +65,13 @@ def _sign_input(input_: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
 def _sign_data(data: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
     videos = []
     for video in data.get("videos", []):
-        shown = {k: v for k, v in video.items() if k != "key"}
-        url, expires = sign(video["key"])
-        shown = {"url": url, **shown, "expires_at": iso(expires.timestamp())}
+        shown = {k: v for k, v in video.items() if k not in ("key", "expired_at")}
+        if video.get("expired_at"):
+            # Deleted by retention: the metadata stays, the link goes.
+            shown = {"url": None, **shown, "expires_at": None, "expired_at": video["expired_at"]}
+        else:
+            url, expires = sign(video["key"])
+            shown = {"url": url, **shown, "expires_at": iso(expires.timestamp())}
         videos.append(shown)
     out = {k: v for k, v in data.items() if k not in ("videos", "video")}
     out["videos"] = videos
@@ -73,14 +80,31 @@ def _sign_data(data: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
     return out
 
 
+def _expire_outputs(data: Mapping[str, Any], expired_at: float) -> dict[str, Any]:
+    videos = [{**video, "expired_at": iso(expired_at)} for video in data.get("videos", [])]
+    return {**data, "videos": videos}
+
+
+def _expire_uploads(input_: Mapping[str, Any]) -> dict[str, Any]:
+    shown = dict(input_)
+    for name in MEDIA_FIELDS:
+        value = shown.get(name)
+        if isinstance(value, str) and value.startswith(BLOB_REF_PREFIX):
+            shown[name] = None
+    return shown
+
+
 def snapshot(gen: Generation) -> dict[str, Any]:
     """The record with blob keys instead of URLs: what an event stores."""
     record: dict[str, Any] = {"id": gen.id, "status": gen.status.value}
     if gen.status is Status.FAILED:
         record["code"] = gen.error_code
         record["message"] = gen.error_message
-    record["input"] = gen.input
-    record["data"] = gen.data if gen.status is Status.COMPLETED else None
+    record["input"] = _expire_uploads(gen.input) if gen.uploads_expired_at else gen.input
+    data = gen.data if gen.status is Status.COMPLETED else None
+    if data and gen.outputs_expired_at:
+        data = _expire_outputs(data, gen.outputs_expired_at)
+    record["data"] = data
     usage = (
         gen.usage if gen.status in (Status.IN_QUEUE, Status.IN_PROGRESS, Status.COMPLETED) else ZERO
     )
