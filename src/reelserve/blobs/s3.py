@@ -111,6 +111,24 @@ class S3Blobs:
             multipart_threshold_bytes=options.multipart_threshold_bytes,
         )
 
+    def ensure_bucket(self) -> bool:
+        """Create the bucket when it is missing (deployment set-up); True if created."""
+        bucket = self.location.bucket
+        try:
+            self.client.head_bucket(Bucket=bucket)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":
+            # Any name: S3-compatible stores have regions AWS's type does not list.
+            where: Any = {"LocationConstraint": region}
+            self.client.create_bucket(Bucket=bucket, CreateBucketConfiguration=where)
+        else:
+            self.client.create_bucket(Bucket=bucket)
+        return True
+
     def _object(self, key: str) -> str:
         return self.location.prefix + check_key(key)
 
