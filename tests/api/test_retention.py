@@ -3,6 +3,7 @@ tasks and the record then shows the video's metadata with ``url: null`` and ``ex
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def test_the_record_says_when_files_expired(make_service: ServiceFactory, tmp_pa
     # History shows the same.
     history = service.client.get("/api/v1/generations", headers=service.auth).json()
     assert history["items"][0]["data"]["videos"][0]["url"] is None
+    # A replayed stream tells the same: its stored events were rewritten, none was added.
+    stream = service.client.get(f"/api/v1/generation/{done['id']}/events", headers=service.auth)
+    replayed = [
+        json.loads(line.removeprefix("data: "))
+        for line in stream.text.splitlines()
+        if line.startswith("data: ")
+    ]
+    assert [r["status"] for r in replayed][-1] == "COMPLETED"
+    assert all(r["input"]["image_url"] is None for r in replayed)
+    assert replayed[-1]["data"]["videos"][0] == video
     time.sleep(0.3)  # another tick changes nothing
     assert service.get(done["id"]) == expired
 

@@ -107,6 +107,12 @@ def test_files_past_their_age_expire_and_the_record_says_so(
     assert record["data"]["video"] == video  # type: ignore[index]
     assert record["input"]["image_url"] is None  # type: ignore[index]
     assert record["input"]["prompt"] == "waves"  # type: ignore[index]
+    # Its stored events read the same, so a replayed stream shows no dead links.
+    replay = store.events_after(old.id, 0)
+    assert [e.status.value for e in replay][-1] == "COMPLETED"
+    assert all(e.snapshot["input"]["image_url"] is None for e in replay)
+    assert replay[-1].snapshot["data"]["videos"][0]["expired_at"] == video["expired_at"]
+    assert store.events_after(young.id, 0)[0].snapshot["input"]["image_url"].startswith("blob:")
     # The young task is untouched and still links to its files.
     young_record = shown(store.get(young.id))  # type: ignore[arg-type]
     assert young_record["data"]["videos"][0]["url"].startswith("https://h/outputs/")  # type: ignore[index]

@@ -80,18 +80,25 @@ def _sign_data(data: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
     return out
 
 
-def _expire_outputs(data: Mapping[str, Any], expired_at: float) -> dict[str, Any]:
-    videos = [{**video, "expired_at": iso(expired_at)} for video in data.get("videos", [])]
-    return {**data, "videos": videos}
-
-
-def _expire_uploads(input_: Mapping[str, Any]) -> dict[str, Any]:
-    shown = dict(input_)
-    for name in MEDIA_FIELDS:
-        value = shown.get(name)
-        if isinstance(value, str) and value.startswith(BLOB_REF_PREFIX):
-            shown[name] = None
-    return shown
+def expire_snapshot(
+    snap: Mapping[str, Any], outputs_expired_at: float | None, uploads_expired_at: float | None
+) -> dict[str, Any]:
+    """``snap`` as it reads once retention deleted files: expired videos carry
+    ``expired_at`` (and lose their link when presented), expired uploads become null."""
+    record = dict(snap)
+    if uploads_expired_at:
+        shown = dict(snap["input"])
+        for name in MEDIA_FIELDS:
+            value = shown.get(name)
+            if isinstance(value, str) and value.startswith(BLOB_REF_PREFIX):
+                shown[name] = None
+        record["input"] = shown
+    data = snap.get("data")
+    if outputs_expired_at and data:
+        when = iso(outputs_expired_at)
+        videos = [{**video, "expired_at": when} for video in data.get("videos", [])]
+        record["data"] = {**data, "videos": videos}
+    return record
 
 
 def snapshot(gen: Generation) -> dict[str, Any]:
@@ -100,11 +107,8 @@ def snapshot(gen: Generation) -> dict[str, Any]:
     if gen.status is Status.FAILED:
         record["code"] = gen.error_code
         record["message"] = gen.error_message
-    record["input"] = _expire_uploads(gen.input) if gen.uploads_expired_at else gen.input
-    data = gen.data if gen.status is Status.COMPLETED else None
-    if data and gen.outputs_expired_at:
-        data = _expire_outputs(data, gen.outputs_expired_at)
-    record["data"] = data
+    record["input"] = gen.input
+    record["data"] = gen.data if gen.status is Status.COMPLETED else None
     usage = (
         gen.usage if gen.status in (Status.IN_QUEUE, Status.IN_PROGRESS, Status.COMPLETED) else ZERO
     )
@@ -114,6 +118,8 @@ def snapshot(gen: Generation) -> dict[str, Any]:
     record["created_at"] = iso(gen.created_at)
     record["started_at"] = iso(gen.started_at)
     record["completed_at"] = iso(gen.completed_at)
+    if gen.outputs_expired_at or gen.uploads_expired_at:
+        return expire_snapshot(record, gen.outputs_expired_at, gen.uploads_expired_at)
     return record
 
 

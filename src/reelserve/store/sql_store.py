@@ -38,7 +38,7 @@ from reelserve.core.ports import (
     ReapReport,
     Workspace,
 )
-from reelserve.core.records import Generation, snapshot
+from reelserve.core.records import Generation, expire_snapshot, snapshot
 from reelserve.core.retention import FileKind
 from reelserve.core.status import Status
 from reelserve.core.wakeups import QUEUE, Wakeups, task_channel
@@ -874,7 +874,11 @@ class SqlStore:
         return [_generation(row) for row in rows]
 
     def mark_expired(self, generation_id: str, kind: FileKind) -> bool:
-        """Record that ``kind`` files are gone; False when already marked (idempotent)."""
+        """Record that ``kind`` files are gone; False when already marked (idempotent).
+
+        The task's stored events are rewritten alike, so a replayed stream shows the
+        expiry too instead of links to deleted files; no new event is sent.
+        """
         column = self._expired_column(kind)
         with self._write() as conn:
             result = conn.execute(
@@ -882,7 +886,22 @@ class SqlStore:
                 .where(g.c.id == generation_id, column.is_(None))
                 .values({column.name: db_now()})
             )
-        return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            gen = self._load(conn, generation_id)
+            rows = conn.execute(
+                sa.select(events.c.seq, events.c.snapshot).where(
+                    events.c.generation_id == generation_id
+                )
+            ).all()
+            for row in rows:
+                expired = expire_snapshot(
+                    row.snapshot, gen.outputs_expired_at, gen.uploads_expired_at
+                )
+                conn.execute(
+                    sa.update(events).where(events.c.seq == row.seq).values(snapshot=expired)
+                )
+        return True
 
     # -- workers ------------------------------------------------------------------------
 
