@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,9 @@ from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Workspace
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
-from tests.s3_server import S3Server, running_s3_server
+
+if TYPE_CHECKING:
+    from tests.s3_server import S3Server
 
 POSTGRES_URL = os.environ.get(
     "REELSERVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -116,6 +119,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    """One S3-compatible server on loopback for the session (moto, a dev dependency)."""
+    """One S3-compatible server on loopback for the session (moto, a dev dependency:
+    imported here, not at the top, so that only S3 tests pay for loading it)."""
+    from tests.s3_server import running_s3_server
+
     with running_s3_server() as server:
         yield server
