@@ -91,6 +91,10 @@ def test_presigned_links(blobs: Blobs, tmp_path: Path) -> None:
     assert httpx.put(put_url, content=b"png bytes").status_code == 200
     blobs.fetch_to("uploads/ws_1/up.png", tmp_path / "up.png")
     assert (tmp_path / "up.png").read_bytes() == b"png bytes"
+    # A file put through a link without a type is still served with its own.
+    uploaded = blobs.presigned_get("uploads/ws_1/up.png", 60)
+    assert uploaded is not None
+    assert httpx.get(uploaded).headers["content-type"] == "image/png"
     # A tampered link is refused by the store.
     assert httpx.get(get_url.replace(KEY.split("/")[-1], "gen_1-2.mp4")).status_code == 403
 

@@ -148,12 +148,11 @@ class S3Blobs:
     def put_file(self, key: str, source: Path) -> None:
         # An object appears whole or not at all: S3 has no partial objects, and an
         # abandoned multipart upload is aborted by the transfer manager.
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         self.client.upload_file(
             str(source),
             self.location.bucket,
             self._object(key),
-            ExtraArgs={"ContentType": content_type},
+            ExtraArgs={"ContentType": _content_type(key)},
             Config=self.transfer,
         )
 
@@ -173,6 +172,9 @@ class S3Blobs:
             Params={
                 "Bucket": self.location.bucket,
                 "Key": self._object(key),
+                # Whoever uploaded it (a presigned PUT may send no type), a <video> tag
+                # gets video/mp4 and a download gets the file's name.
+                "ResponseContentType": _content_type(key),
                 "ResponseContentDisposition": f'inline; filename="{name}"',
             },
             ExpiresIn=_expiry(ttl_s),
@@ -184,6 +186,10 @@ class S3Blobs:
             Params={"Bucket": self.location.bucket, "Key": self._object(key)},
             ExpiresIn=_expiry(ttl_s),
         )
+
+
+def _content_type(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 def _expiry(ttl_s: float) -> int:
