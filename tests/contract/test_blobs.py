@@ -127,6 +127,12 @@ def test_s3_urls_name_a_bucket_and_prefix() -> None:
         open_blobs(Settings(blob_url="gs://media"))
 
 
+def test_a_file_url_names_another_local_folder(tmp_path: Path) -> None:
+    blobs = open_blobs(Settings(data_dir=tmp_path / "data", blob_url=f"file://{tmp_path}/shared"))
+    assert isinstance(blobs, LocalBlobs)
+    assert blobs.root == tmp_path / "shared"
+
+
 @pytest.mark.s3
 def test_links_are_signed_for_the_public_endpoint(s3_server: S3Server, tmp_path: Path) -> None:
     """Inside a compose network the API reaches the store as http://seaweedfs:8333 while
