@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,9 @@ from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Workspace
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
+
+if TYPE_CHECKING:
+    from tests.s3_server import S3Server
 
 POSTGRES_URL = os.environ.get(
     "REELSERVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,3 +115,13 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", lease_s=5.0, retry_backoff_s=0.1, worker_poll_s=0.05
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-compatible server on loopback for the session (moto, a dev dependency:
+    imported here, not at the top, so that only S3 tests pay for loading it)."""
+    from tests.s3_server import running_s3_server
+
+    with running_s3_server() as server:
+        yield server

@@ -61,6 +61,21 @@ class Settings:
     # A remote worker (`reelserve worker --api-url`): the API it works for, and its token.
     api_url: str | None = None
     worker_token: str | None = field(default=None, repr=False)
+    # Blob store: None keeps files in <data_dir>/files; s3://bucket/prefix uses S3 or an
+    # S3-compatible store. Unset s3_* fields fall back to boto3's AWS_* variables.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # Endpoint in the presigned links handed to clients, when it differs from the above.
+    s3_public_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_addressing_style: str = "auto"  # "path" for most S3-compatible stores
+    # Retention: files of finished tasks are deleted this long after the task ended
+    # (0 keeps them forever); checked every retention_interval_s.
+    output_retention_s: float = 30 * 24 * 3600.0
+    upload_retention_s: float = 30 * 24 * 3600.0
+    retention_interval_s: float = 600.0
 
     @property
     def db_url(self) -> str:

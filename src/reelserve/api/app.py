@@ -11,7 +11,7 @@ from reelserve import __version__
 from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
 from reelserve.api.routes import credits, files, generations, health, internal
-from reelserve.blobs import LocalBlobs, UrlSigning
+from reelserve.blobs import FileLinks, UrlSigning, open_blobs
 from reelserve.core.spec import MediaLimits
 from reelserve.services.submit import SubmitPolicy, Submitter
 from reelserve.services.work import LocalCoordinator, WorkPolicy
@@ -56,8 +56,9 @@ def create_app(
     from reelserve.store import connect
 
     store = store or SqlStore(connect(settings.db_url))
-    blobs = LocalBlobs(settings.blobs_dir)
+    blobs = open_blobs(settings)
     signing = UrlSigning(settings.signing_secret(), settings.file_url_ttl_s)
+    links = FileLinks(blobs, signing)
 
     def url_check(url: str, field: str) -> None:
         check_url(url, field=field, allow_private=settings.allow_private_urls)
@@ -106,7 +107,7 @@ def create_app(
         store=store,
         wait_for_change=store.wakeups.wait_async,
         submitter=submitter,
-        sign_url=signing.sign,
+        sign_url=links.sign,
         verify_url=signing.verify,
         file_path=blobs.local_path,
         store_upload=blobs.put_file,

@@ -61,7 +61,9 @@ class LocalBlobs:
         self.path(key).unlink(missing_ok=True)
 
     def presigned_get(self, key: str, ttl_s: float) -> str | None:
+        check_key(key)
         return None  # a local folder has no URLs of its own: the API signs /files links
 
     def presigned_put(self, key: str, ttl_s: float) -> str | None:
+        check_key(key)
         return None  # remote workers upload through the API's internal route

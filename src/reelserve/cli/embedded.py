@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelserve.blobs import LocalBlobs
+from reelserve.blobs import open_blobs
 from reelserve.cli.webhook_delivery import build_deliverer
 from reelserve.core.ledger import Bucket
 from reelserve.core.ports import Blobs
@@ -19,6 +19,7 @@ from reelserve.core.wakeups import QUEUE
 from reelserve.core.webhooks import WEBHOOKS
 from reelserve.services.keys import create_key
 from reelserve.services.reaper import run_reaper
+from reelserve.services.retention import RetentionPolicy, run_retention
 from reelserve.services.webhooks import run_deliverer
 from reelserve.services.work import LocalCoordinator, WorkPolicy
 from reelserve.settings import Settings
@@ -61,7 +62,7 @@ def build_worker(
     engines: dict[Mode, Engine],
     random_weights: bool,
 ) -> Worker:
-    blobs: Blobs = LocalBlobs(settings.blobs_dir)
+    blobs = open_blobs(settings)
 
     def read_blob(key: str, dest: Path) -> Path:
         local = blobs.local_path(key)
@@ -116,11 +117,12 @@ def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
 
 @contextmanager
 def background(
-    store: SqlStore, settings: Settings, worker: Worker | None
+    store: SqlStore, settings: Settings, worker: Worker | None, blobs: Blobs | None = None
 ) -> Iterator[threading.Event]:
-    """Run the reaper, the webhook deliverer (and the embedded worker) in threads for the
-    block's duration."""
+    """Run the reaper, the webhook deliverer, the retention job (and the embedded worker) in
+    threads for the block's duration."""
     stop = threading.Event()
+    blobs = blobs or open_blobs(settings)
     threads = [
         threading.Thread(
             target=run_reaper,
@@ -131,7 +133,7 @@ def background(
         threading.Thread(
             target=run_deliverer,
             args=(
-                build_deliverer(store, settings),
+                build_deliverer(store, settings, blobs),
                 settings.webhook_poll_s,
                 stop,
                 lambda timeout: store.wakeups.wait(WEBHOOKS, timeout),
@@ -140,6 +142,22 @@ def background(
             daemon=True,
         ),
     ]
+    retention = RetentionPolicy(settings.output_retention_s, settings.upload_retention_s)
+    if not retention.keeps_everything:
+        threads.append(
+            threading.Thread(
+                target=run_retention,
+                args=(
+                    store,
+                    blobs,
+                    retention,
+                    settings.retention_interval_s,
+                    stop,
+                ),
+                name="retention",
+                daemon=True,
+            )
+        )
     if worker is not None:
         threads.append(
             threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)

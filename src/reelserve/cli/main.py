@@ -66,6 +66,15 @@ DatabaseUrl = Annotated[
     ),
 ]
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+BlobUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--blob-url",
+        help="s3://bucket/prefix for S3-compatible storage; default the data folder.",
+        envvar="REELSERVE_BLOB_URL",
+        show_envvar=True,
+    ),
+]
 
 
 def _settings(data_dir: Path | None, database_url: str | None, **extra: object) -> Settings:
@@ -111,6 +120,7 @@ def serve(
         bool, typer.Option("--worker/--no-worker", help="Run a worker in this process.")
     ] = True,
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
+    blob_url: BlobUrl = None,
     log_level: str = "INFO",
 ) -> None:
     """Run the API, the reaper and (unless --no-worker) one worker, in one process."""
@@ -120,7 +130,9 @@ def serve(
     from reelserve.cli.embedded import background, bootstrap, build_worker, load_engines, open_store
 
     _logging(log_level)
-    settings = _settings(data_dir, database_url, host=host, port=port, profile=profile)
+    settings = _settings(
+        data_dir, database_url, host=host, port=port, profile=profile, blob_url=blob_url
+    )
     store = open_store(settings, listen=True)
     first = bootstrap(store, settings)
     the_worker = None
@@ -145,6 +157,7 @@ def worker_command(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
+    blob_url: BlobUrl = None,
     log_level: str = "INFO",
     api_url: Annotated[
         str | None,
@@ -170,7 +183,12 @@ def worker_command(
 
     _logging(log_level)
     settings = _settings(
-        data_dir, database_url, profile=profile, api_url=api_url, worker_token=worker_token
+        data_dir,
+        database_url,
+        profile=profile,
+        blob_url=blob_url,
+        api_url=api_url,
+        worker_token=worker_token,
     )
     if settings.api_url:
         from reelserve.cli.remote_worker import run_remote_worker

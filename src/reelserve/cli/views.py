@@ -81,7 +81,10 @@ def details(record: Generation) -> list[tuple[str, str]]:
         length = f", {video.duration:g} s" if video.duration is not None else ""
         sound = {True: ", audio", False: ", silent", None: ""}[video.has_audio]
         rows.append(("video", f"{size}{length}{sound} ({video.file_name or 'mp4'})"))
-        rows.append(("url", video.url))
+        if video.url is None and video.expired_at is not None:
+            rows.append(("url", f"expired {when(video.expired_at)} (file deleted)"))
+        else:
+            rows.append(("url", video.url or ""))
     if record.code or record.message:
         rows.append(("error", f"{record.code or 'ERROR'}: {record.message or ''}"))
     return rows

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reelserve.blobs import UrlSigning
+from reelserve.blobs import FileLinks, UrlSigning
+from reelserve.core.ports import Blobs
 from reelserve.core.records import present
 from reelserve.services.webhooks import Deliverer, DeliveryPolicy
 from reelserve.settings import Settings
@@ -21,14 +22,15 @@ def file_links_base(settings: Settings) -> str:
     return root.rstrip("/") + API_PREFIX
 
 
-def build_deliverer(store: SqlStore, settings: Settings) -> Deliverer:
+def build_deliverer(store: SqlStore, settings: Settings, blobs: Blobs) -> Deliverer:
     from reelserve.media.webhook_post import post_webhook
 
-    signing = UrlSigning(settings.signing_secret(), settings.file_url_ttl_s)
+    # The same links a GET gives: presigned on S3, HMAC-signed /files links otherwise.
+    links = FileLinks(blobs, UrlSigning(settings.signing_secret(), settings.file_url_ttl_s))
     base = file_links_base(settings)
 
     def render(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-        return present(snapshot, lambda key: signing.sign(base, key))
+        return present(snapshot, lambda key: links.sign(base, key))
 
     def send(url: str, body: bytes, headers: Mapping[str, str]) -> int:
         return post_webhook(

@@ -45,10 +45,13 @@ def _video_of(target: Downloadable) -> tuple[str, str | None]:
     if isinstance(target, str):
         return target, None
     if isinstance(target, Video):
-        return target.url, target.file_name
-    video = target.video
-    if video is None:
+        video = target
+    elif target.video is None:
         raise ValueError(f"{target.id} has no video (status {target.status})")
+    else:
+        video = target.video
+    if video.url is None:
+        raise ValueError(f"the video file expired at {video.expired_at} and was deleted")
     return video.url, video.file_name
 
 

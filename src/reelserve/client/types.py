@@ -70,9 +70,10 @@ class Usage(_Model):
 
 
 class Video(_Model):
-    """One output video. ``url`` may be signed and expiring (``expires_at``)."""
+    """One output video. ``url`` may be signed and expiring (``expires_at``); it is None
+    once the server's retention deleted the file (``expired_at``)."""
 
-    url: str
+    url: str | None = None
     file_name: str | None = None
     content_type: str | None = None
     width: int | None = None
@@ -81,6 +82,7 @@ class Video(_Model):
     fps: float | None = None
     has_audio: bool | None = None
     expires_at: Timestamp = None
+    expired_at: Timestamp = None
 
 
 class GenerationData(_Model):

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from reelserve.core.ledger import Bucket, Split
 from reelserve.core.records import Generation
+from reelserve.core.retention import FileKind
 from reelserve.core.status import Status
 
 
@@ -169,6 +170,10 @@ class Store(Protocol):
     ) -> Generation: ...
     def finish_canceled(self, generation_id: str, attempt: int, worker_id: str) -> Generation: ...
     def reap(self, backoff_s: float) -> ReapReport: ...
+
+    # Retention: finished tasks whose files are past their age, and marking them gone.
+    def expirable(self, kind: FileKind, older_than_s: float, limit: int) -> list[Generation]: ...
+    def mark_expired(self, generation_id: str, kind: FileKind) -> bool: ...
 
     # Workers.
     def register_worker(

@@ -42,6 +42,9 @@ class Generation:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     queue_position: int | None = None
+    # When retention deleted the task's output files and its uploaded files.
+    outputs_expired_at: float | None = None
+    uploads_expired_at: float | None = None
 
 
 def iso(ts: float | None) -> str | None:
@@ -62,15 +65,40 @@ def _sign_input(input_: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
 def _sign_data(data: Mapping[str, Any], sign: UrlSigner) -> dict[str, Any]:
     videos = []
     for video in data.get("videos", []):
-        shown = {k: v for k, v in video.items() if k != "key"}
-        url, expires = sign(video["key"])
-        shown = {"url": url, **shown, "expires_at": iso(expires.timestamp())}
+        shown = {k: v for k, v in video.items() if k not in ("key", "expired_at")}
+        if video.get("expired_at"):
+            # Deleted by retention: the metadata stays, the link goes.
+            shown = {"url": None, **shown, "expires_at": None, "expired_at": video["expired_at"]}
+        else:
+            url, expires = sign(video["key"])
+            shown = {"url": url, **shown, "expires_at": iso(expires.timestamp())}
         videos.append(shown)
     out = {k: v for k, v in data.items() if k not in ("videos", "video")}
     out["videos"] = videos
     if videos:
         out["video"] = videos[0]
     return out
+
+
+def expire_snapshot(
+    snap: Mapping[str, Any], outputs_expired_at: float | None, uploads_expired_at: float | None
+) -> dict[str, Any]:
+    """``snap`` as it reads once retention deleted files: expired videos carry
+    ``expired_at`` (and lose their link when presented), expired uploads become null."""
+    record = dict(snap)
+    if uploads_expired_at:
+        shown = dict(snap["input"])
+        for name in MEDIA_FIELDS:
+            value = shown.get(name)
+            if isinstance(value, str) and value.startswith(BLOB_REF_PREFIX):
+                shown[name] = None
+        record["input"] = shown
+    data = snap.get("data")
+    if outputs_expired_at and data:
+        when = iso(outputs_expired_at)
+        videos = [{**video, "expired_at": when} for video in data.get("videos", [])]
+        record["data"] = {**data, "videos": videos}
+    return record
 
 
 def snapshot(gen: Generation) -> dict[str, Any]:
@@ -90,6 +118,8 @@ def snapshot(gen: Generation) -> dict[str, Any]:
     record["created_at"] = iso(gen.created_at)
     record["started_at"] = iso(gen.started_at)
     record["completed_at"] = iso(gen.completed_at)
+    if gen.outputs_expired_at or gen.uploads_expired_at:
+        return expire_snapshot(record, gen.outputs_expired_at, gen.uploads_expired_at)
     return record
 
 

@@ -93,9 +93,13 @@ generations = sa.Table(
     sa.Column("started_at", Seconds),
     sa.Column("completed_at", Seconds),
     sa.Column("api_key_id", sa.String(40)),
+    # Retention: when the task's output files / uploaded files were deleted.
+    sa.Column("outputs_expired_at", Seconds),
+    sa.Column("uploads_expired_at", Seconds),
     sa.Index("generations_queue", "status", "model", "id"),
     sa.Index("generations_workspace", "workspace_id", "id"),
     sa.Index("generations_key_active", "api_key_id", "status"),
+    sa.Index("generations_finished", "completed_at"),
 )
 
 events = sa.Table(

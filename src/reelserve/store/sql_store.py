@@ -39,7 +39,8 @@ from reelserve.core.ports import (
     StoredKey,
     Workspace,
 )
-from reelserve.core.records import Generation, snapshot
+from reelserve.core.records import Generation, expire_snapshot, snapshot
+from reelserve.core.retention import FileKind
 from reelserve.core.status import Status
 from reelserve.core.wakeups import QUEUE, Wakeups, task_channel
 from reelserve.core.webhooks import WEBHOOKS
@@ -86,6 +87,8 @@ def _generation(row: Row[Any], queue_position: int | None = None) -> Generation:
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
         queue_position=queue_position,
+        outputs_expired_at=m["outputs_expired_at"],
+        uploads_expired_at=m["uploads_expired_at"],
     )
 
 
@@ -905,6 +908,65 @@ class SqlStore:
                 self._release(conn, gen, now)
                 self._emit(conn, self._load(conn, gen.id), now)
         return ReapReport(requeued=requeued, timed_out=timed_out, canceled=canceled)
+
+    # -- retention ----------------------------------------------------------------------
+
+    def _expired_column(self, kind: FileKind) -> sa.Column[Any]:
+        return g.c.outputs_expired_at if kind is FileKind.OUTPUTS else g.c.uploads_expired_at
+
+    def expirable(self, kind: FileKind, older_than_s: float, limit: int) -> list[Generation]:
+        """Finished tasks whose ``kind`` files are older than ``older_than_s``, oldest first.
+
+        Outputs belong to COMPLETED tasks only; uploads to every finished task.
+        """
+        statuses = (
+            [Status.COMPLETED]
+            if kind is FileKind.OUTPUTS
+            else [Status.COMPLETED, Status.FAILED, Status.CANCELED]
+        )
+        with self._read() as conn:
+            cutoff = self._now(conn) - older_than_s
+            rows = conn.execute(
+                sa.select(g)
+                .where(
+                    g.c.status.in_([s.value for s in statuses]),
+                    g.c.completed_at <= cutoff,
+                    self._expired_column(kind).is_(None),
+                )
+                .order_by(g.c.completed_at)
+                .limit(limit)
+            ).all()
+        return [_generation(row) for row in rows]
+
+    def mark_expired(self, generation_id: str, kind: FileKind) -> bool:
+        """Record that ``kind`` files are gone; False when already marked (idempotent).
+
+        The task's stored events are rewritten alike, so a replayed stream shows the
+        expiry too instead of links to deleted files; no new event is sent.
+        """
+        column = self._expired_column(kind)
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(g)
+                .where(g.c.id == generation_id, column.is_(None))
+                .values({column.name: db_now()})
+            )
+            if result.rowcount != 1:
+                return False
+            gen = self._load(conn, generation_id)
+            rows = conn.execute(
+                sa.select(events.c.seq, events.c.snapshot).where(
+                    events.c.generation_id == generation_id
+                )
+            ).all()
+            for row in rows:
+                expired = expire_snapshot(
+                    row.snapshot, gen.outputs_expired_at, gen.uploads_expired_at
+                )
+                conn.execute(
+                    sa.update(events).where(events.c.seq == row.seq).values(snapshot=expired)
+                )
+        return True
 
     # -- workers ------------------------------------------------------------------------
 

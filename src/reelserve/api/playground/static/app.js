@@ -312,6 +312,11 @@ function showRecord(record) {
 function showResult(record) {
   const video = record.data && (record.data.video || record.data.videos[0]);
   if (!video) return;
+  if (!video.url) {
+    // Retention deleted the file: the record keeps its metadata and says when.
+    $("status-detail").textContent = `The video file expired (${video.expired_at}).`;
+    return;
+  }
   const player = $("player");
   if (player.getAttribute("src") !== video.url) player.src = video.url;
   player.setAttribute("aria-label", `Generated video: ${record.input?.prompt || record.id}`);
@@ -435,7 +440,7 @@ function galleryItem(record) {
   button.type = "button";
   button.className = "card";
   button.dataset.id = record.id;
-  if (video) {
+  if (video && video.url) {
     const thumb = document.createElement("video");
     thumb.preload = "metadata";
     thumb.muted = true;
