@@ -45,6 +45,9 @@ class Settings:
     # Per API key (0 turns a limit off): creates per minute, tasks queued or running.
     creates_per_minute: int = 120
     max_active_per_key: int = 32
+    # Fair sharing: tasks of one workspace running at once, unless the workspace has its
+    # own cap (`reelserve workspaces set`); 0: no cap.
+    max_running_per_workspace: int = 0
     allow_private_urls: bool = False
     fetch_timeout_s: float = 60.0
     initial_credits: int = 1000

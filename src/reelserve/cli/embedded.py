@@ -73,6 +73,7 @@ def build_worker(
             lease_s=settings.lease_s,
             retry_backoff_s=settings.retry_backoff_s,
             prices=settings.price_table,
+            max_running_per_workspace=settings.max_running_per_workspace,
         ),
     )
     return Worker(

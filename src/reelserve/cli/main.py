@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reelserve.cli import remote
+from reelserve.cli import remote, workspaces
 from reelserve.cli.exits import EPILOG
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ credits_app.callback()(remote.credits_balance)
 app.add_typer(credits_app, name="credits", rich_help_panel=CLIENT)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
+app.add_typer(workspaces.app, name="workspaces", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,

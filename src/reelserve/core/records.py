@@ -42,6 +42,8 @@ class Generation:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     queue_position: int | None = None
+    # The X-Request-ID of the create: the worker logs under it too.
+    request_id: str | None = None
 
 
 def iso(ts: float | None) -> str | None:

@@ -21,6 +21,8 @@ class WorkPolicy:
     lease_s: float
     retry_backoff_s: float
     prices: PriceTable
+    # Tasks of one workspace running at once, for workspaces without their own cap (0: none).
+    max_running_per_workspace: int = 0
 
 
 class LocalCoordinator:
@@ -38,7 +40,12 @@ class LocalCoordinator:
         self.store.remove_worker(worker_id)
 
     def claim(self, worker_id: str, models: list[str]) -> Generation | None:
-        return self.store.claim(worker_id, models, self.policy.lease_s)
+        return self.store.claim(
+            worker_id,
+            models,
+            self.policy.lease_s,
+            default_max_running=self.policy.max_running_per_workspace,
+        )
 
     def heartbeat(self, gen: Generation, worker_id: str, progress: int) -> Heartbeat:
         return self.store.heartbeat(gen.id, gen.attempt, worker_id, progress, self.policy.lease_s)
