@@ -53,6 +53,9 @@ class Settings:
     initial_credits: int = 1000
     price_per_second: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_SECOND))
     secret: str | None = None
+    # Server logs: "text" lines, or "json" (one object per line, with request_id and
+    # generation_id) for log shippers.
+    log_format: str = "text"
 
     @property
     def db_url(self) -> str:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from reelserve import __version__
 from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
+from reelserve.api.request_id import RequestIdMiddleware
 from reelserve.api.routes import credits, files, generations, health
 from reelserve.blobs import LocalBlobs, UrlSigning
 from reelserve.core.spec import MediaLimits
@@ -124,6 +125,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.reelserve = ctx
+    app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (generations, credits, files, health):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -4,7 +4,6 @@ client side over the HTTP API (generate, status, cancel, list, credits; see
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,10 +70,23 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: object) 
     return from_env(None, data_dir=data_dir, database_url=database_url, **extra)
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line (default text).",
+        envvar="REELSERVE_LOG_FORMAT",
+        show_envvar=True,
+    ),
+]
+
+
+def _logging(level: str = "INFO", log_format: str = "text") -> None:
+    from reelserve.observability.logs import FORMATS, configure
+
+    if log_format not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--log-format")
+    configure(level, log_format, sys.stderr)
 
 
 def _banner(
@@ -109,6 +121,7 @@ def serve(
     ] = True,
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
     log_level: str = "INFO",
+    log_format: LogFormat = None,
 ) -> None:
     """Run the API, the reaper and (unless --no-worker) one worker, in one process."""
     import uvicorn
@@ -116,8 +129,10 @@ def serve(
     from reelserve.api import create_app
     from reelserve.cli.embedded import background, bootstrap, build_worker, load_engines, open_store
 
-    _logging(log_level)
-    settings = _settings(data_dir, database_url, host=host, port=port, profile=profile)
+    settings = _settings(
+        data_dir, database_url, host=host, port=port, profile=profile, log_format=log_format
+    )
+    _logging(log_level, settings.log_format)
     store = open_store(settings, listen=True)
     first = bootstrap(store, settings)
     the_worker = None
@@ -133,6 +148,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             log_level=log_level.lower(),
+            log_config=None,  # uvicorn's lines go through our handler and format too
             timeout_graceful_shutdown=5,
         )
 
@@ -143,6 +159,7 @@ def worker_command(
     database_url: DatabaseUrl = None,
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
     log_level: str = "INFO",
+    log_format: LogFormat = None,
 ) -> None:
     """Run one worker (one per GPU) against the same database and data folder."""
     import signal
@@ -151,8 +168,8 @@ def worker_command(
     from reelserve.cli.embedded import build_worker, load_engines, open_store
     from reelserve.core.wakeups import QUEUE
 
-    _logging(log_level)
-    settings = _settings(data_dir, database_url, profile=profile)
+    settings = _settings(data_dir, database_url, profile=profile, log_format=log_format)
+    _logging(log_level, settings.log_format)
     store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
     the_worker = build_worker(settings, store, engines, random_weights)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from reelserve.api.context import ApiContext, context
 from reelserve.api.multipart import read_form
 from reelserve.api.sse import parse_last_event_id, stream_events
+from reelserve.core import log_context
 from reelserve.core.errors import InputTooLarge, InvalidInput
 from reelserve.core.ids import ulid
 from reelserve.core.ports import Workspace
@@ -130,6 +131,7 @@ async def _create(request: Request, route: str) -> Generation:
             created.uploads,
             idempotency_key=idempotency_key,
             file_digests=created.digests,
+            request_id=log_context.request_id(),
         )
     except BaseException:
         _forget_uploads(ctx, created)
