@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reelserve.blobs import LocalBlobs
 from reelserve.core.ledger import Bucket
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
@@ -22,6 +24,9 @@ from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
 from reelserve.worker.inputs import FetchPolicy
 from reelserve.worker.runner import OutputStore, Worker, WorkerConfig
+
+if TYPE_CHECKING:
+    from reelserve.observability.prometheus import PrometheusMetrics
 
 log = logging.getLogger("reelserve")
 
@@ -57,6 +62,7 @@ def build_worker(
     store: SqlStore,
     engines: dict[Mode, Engine],
     random_weights: bool,
+    metrics: Metrics = NO_METRICS,
 ) -> Worker:
     blobs: Blobs = LocalBlobs(settings.blobs_dir)
 
@@ -75,6 +81,7 @@ def build_worker(
             prices=settings.price_table,
             max_running_per_workspace=settings.max_running_per_workspace,
         ),
+        metrics,
     )
     return Worker(
         coordinator,
@@ -92,6 +99,16 @@ def build_worker(
         ),
         wakeups=store.wakeups,
     )
+
+
+def build_metrics(store: SqlStore) -> PrometheusMetrics:
+    """One process's metrics (multi-process when PROMETHEUS_MULTIPROC_DIR is set)."""
+    import os
+
+    from reelserve.models.registry import REGISTRY
+    from reelserve.observability.prometheus import from_environment
+
+    return from_environment(store.active_counts, REGISTRY, os.environ)
 
 
 @dataclass(frozen=True)
@@ -114,14 +131,17 @@ def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
 
 @contextmanager
 def background(
-    store: SqlStore, settings: Settings, worker: Worker | None
+    store: SqlStore,
+    settings: Settings,
+    worker: Worker | None,
+    metrics: Metrics = NO_METRICS,
 ) -> Iterator[threading.Event]:
     """Run the reaper (and the embedded worker) in threads for the block's duration."""
     stop = threading.Event()
     threads = [
         threading.Thread(
             target=run_reaper,
-            args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop),
+            args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop, metrics),
             name="reaper",
             daemon=True,
         )

@@ -127,7 +127,14 @@ def serve(
     import uvicorn
 
     from reelserve.api import create_app
-    from reelserve.cli.embedded import background, bootstrap, build_worker, load_engines, open_store
+    from reelserve.cli.embedded import (
+        background,
+        bootstrap,
+        build_metrics,
+        build_worker,
+        load_engines,
+        open_store,
+    )
 
     settings = _settings(
         data_dir, database_url, host=host, port=port, profile=profile, log_format=log_format
@@ -135,13 +142,14 @@ def serve(
     _logging(log_level, settings.log_format)
     store = open_store(settings, listen=True)
     first = bootstrap(store, settings)
+    metrics = build_metrics(store)
     the_worker = None
     random_weights = False
     if worker:
         engines, random_weights = load_engines(settings)
-        the_worker = build_worker(settings, store, engines, random_weights)
-    api = create_app(settings, store=store)
-    with background(store, settings, the_worker):
+        the_worker = build_worker(settings, store, engines, random_weights, metrics)
+    api = create_app(settings, store=store, prometheus=metrics)
+    with background(store, settings, the_worker, metrics):
         _banner(first, settings.host, settings.port, settings.profile, random_weights)
         uvicorn.run(
             api,
@@ -151,6 +159,7 @@ def serve(
             log_config=None,  # uvicorn's lines go through our handler and format too
             timeout_graceful_shutdown=5,
         )
+    metrics.close()
 
 
 @app.command("worker", rich_help_panel=SERVER)
@@ -162,17 +171,23 @@ def worker_command(
     log_format: LogFormat = None,
 ) -> None:
     """Run one worker (one per GPU) against the same database and data folder."""
+    import os
     import signal
     import threading
 
-    from reelserve.cli.embedded import build_worker, load_engines, open_store
+    from reelserve.cli.embedded import build_metrics, build_worker, load_engines, open_store
+    from reelserve.core.metrics import NO_METRICS
     from reelserve.core.wakeups import QUEUE
 
     settings = _settings(data_dir, database_url, profile=profile, log_format=log_format)
     _logging(log_level, settings.log_format)
     store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
-    the_worker = build_worker(settings, store, engines, random_weights)
+    # Its counts reach /metrics only through a PROMETHEUS_MULTIPROC_DIR shared with the API
+    # on this host; without one they would be seen by nobody.
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics = build_metrics(store) if shared else None
+    the_worker = build_worker(settings, store, engines, random_weights, metrics or NO_METRICS)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -182,6 +197,8 @@ def worker_command(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     the_worker.run(stop)
+    if metrics is not None:
+        metrics.close()
 
 
 @keys_app.command("create")

@@ -13,6 +13,7 @@ from typing import Any
 from reelserve.core import log_context
 from reelserve.core.errors import ProviderUnavailable, RateLimited
 from reelserve.core.ids import new_generation_id
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Caller, IdempotencyClaim, NewGeneration, Store
 from reelserve.core.pricing import PriceTable
 from reelserve.core.records import Generation
@@ -54,10 +55,12 @@ class Submitter:
         store: Store,
         policy: SubmitPolicy,
         check_url: UrlCheck,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
         self.policy = policy
         self.check_url = check_url
+        self.metrics = metrics
 
     def prepare(
         self,
@@ -134,6 +137,7 @@ class Submitter:
         gen, fresh = self.store.submit(new, claim)
         with log_context.bound(generation=gen.id):
             if fresh:
+                self.metrics.task_submitted(gen)
                 log.info("generation created: %s %s, %d credits", gen.model, gen.mode, gen.price)
             else:
                 log.info("generation repeated by its Idempotency-Key")
