@@ -90,14 +90,19 @@ def _logging(level: str = "INFO", log_format: str = "text") -> None:
 
 
 def _banner(
-    first: FirstStart | None, host: str, port: int, profile: str, random_weights: bool
+    first: FirstStart | None,
+    host: str,
+    port: int,
+    profile: str,
+    random_weights: bool,
+    err: bool = True,
 ) -> None:
     base = f"http://{host}:{port}/api/v1"
-    typer.echo(f"reelserve listening on {base} (profile {profile!r})", err=True)
+    typer.echo(f"reelserve listening on {base} (profile {profile!r})", err=err)
     if random_weights:
         typer.echo(
             f"  profile {profile!r} runs RANDOM WEIGHTS: its videos are noise, for tests only",
-            err=True,
+            err=err,
         )
     if first is not None:
         typer.echo(
@@ -106,7 +111,7 @@ def _banner(
             f"  curl -s {base}/generation/kling-ai/kling-v2.6 \\\n"
             f"    -H 'Authorization: Bearer {first.key}' -H 'Content-Type: application/json' \\\n"
             f'    -d \'{{"prompt": "a cat walking through neon rain"}}\'\n',
-            err=True,
+            err=err,
         )
 
 
@@ -150,7 +155,11 @@ def serve(
         the_worker = build_worker(settings, store, engines, random_weights, metrics)
     api = create_app(settings, store=store, prometheus=metrics)
     with background(store, settings, the_worker, metrics):
-        _banner(first, settings.host, settings.port, settings.profile, random_weights)
+        # With JSON logs on stderr the banner (and a first start's key) goes to stdout.
+        banner_on_stderr = settings.log_format != "json"
+        _banner(
+            first, settings.host, settings.port, settings.profile, random_weights, banner_on_stderr
+        )
         uvicorn.run(
             api,
             host=settings.host,
