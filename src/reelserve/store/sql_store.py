@@ -111,7 +111,6 @@ class SqlStore:
         self.engine = engine
         self.wakeups = wakeups or Wakeups()
         self._notify_pg = engine.dialect.name == "postgresql"
-        self._postgres = engine.dialect.name == "postgresql"
 
     # -- transactions -------------------------------------------------------------------
 
@@ -658,6 +657,7 @@ class SqlStore:
         the pick's snapshot may predate a claim committed just before the lock.
         """
         models = list(models)
+        postgres = self.engine.dialect.name == "postgresql"
         skip_workspaces: set[str] = set()
         skip_tasks: set[str] = set()
         with self._write() as conn:
@@ -668,7 +668,7 @@ class SqlStore:
                 ).first()
                 if picked is None:
                     return None
-                if self._postgres and picked.cap > 0 and not self._lock_under_cap(conn, picked):
+                if postgres and picked.cap > 0 and not self._lock_under_cap(conn, picked):
                     skip_workspaces.add(picked.ws)
                     continue
                 row = conn.execute(
