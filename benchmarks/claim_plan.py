@@ -3,9 +3,9 @@
 Fills a fresh schema with ``--queued`` queued tasks spread over ``--workspaces``
 workspaces (the first one capped at 2 running, the second with priority 5), after as many
 finished ones (``--history``; a queue head found by walking past them would be slow),
-prints the
-query plan of the claim's pick (``EXPLAIN ANALYZE``), then times claims at that queue
-length and at a short one, so the two can be compared.
+prints the query plan of the claim's pick (``EXPLAIN ANALYZE``), then times claims at that
+queue length and at a short one, so the two can be compared, with the cost of the queue
+gauges that ``/metrics`` reads.
 
     python benchmarks/claim_plan.py [--queued 100000] [--workspaces 50]
         [--url postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -127,10 +127,13 @@ def main() -> None:
                 )
                 print(plan)
             pick = plan.splitlines()[-1].strip()  # "Execution Time: ... ms"
+            started = time.perf_counter()
+            store.active_counts()  # what each /metrics scrape reads for the queue gauges
+            gauges_ms = (time.perf_counter() - started) * 1000
             median = time_claims(store, args.claims)
             print(
                 f"{queued:>8} queued: pick {pick}; whole claim median {median:.2f} ms "
-                f"({args.claims} claims, commit included)"
+                f"({args.claims} claims, commit included); queue gauges {gauges_ms:.1f} ms"
             )
             engine.dispose()
 
