@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Workspaces: running caps and priorities.", no_args_is_help=True)
 
+# Far inside the database's integer range; more levels than anyone needs.
+MAX_PRIORITY = 1_000_000
+
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -72,7 +75,10 @@ def set_sharing(
         ),
     ] = False,
     priority: Annotated[
-        int | None, typer.Option(help="Higher is claimed first (default 0).")
+        int | None,
+        typer.Option(
+            min=-MAX_PRIORITY, max=MAX_PRIORITY, help="Higher is claimed first (default 0)."
+        ),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
