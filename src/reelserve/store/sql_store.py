@@ -649,49 +649,76 @@ class SqlStore:
     ) -> Generation | None:
         """The next task by workspace priority, then age, skipping workspaces at their cap.
 
-        One transaction: pick the head of each workspace's queue (so the cost follows the
-        number of workspaces, never the queue's length), then ``UPDATE ... RETURNING``
-        the chosen task. SQLite runs it under ``BEGIN IMMEDIATE``, one writer at a time.
-        PostgreSQL takes the task with ``FOR UPDATE SKIP LOCKED``, and for a capped
-        workspace first locks its row (``SKIP LOCKED``) and counts its running tasks again:
-        the pick's snapshot may predate a claim committed just before the lock.
+        The pick looks at the head of each workspace's queue, so its cost follows the number
+        of workspaces, never the queue's length. SQLite: one ``UPDATE ... RETURNING`` with
+        the pick inside, under ``BEGIN IMMEDIATE`` (one writer at a time). PostgreSQL: one
+        transaction that picks, takes the task with ``FOR UPDATE SKIP LOCKED`` and, for a
+        capped workspace, first locks its row (``SKIP LOCKED``) and counts its running tasks
+        again, since the pick's snapshot may predate a claim committed just before the lock.
         """
         models = list(models)
-        postgres = self.engine.dialect.name == "postgresql"
-        skip_workspaces: set[str] = set()
-        skip_tasks: set[str] = set()
+        default_cap = default_max_running or 0
         with self._write() as conn:
             now = self._now(conn)
-            for _ in range(CLAIM_TRIES):
-                picked = conn.execute(
-                    self._pick(models, now, default_max_running or 0, skip_workspaces, skip_tasks)
-                ).first()
-                if picked is None:
-                    return None
-                if postgres and picked.cap > 0 and not self._lock_under_cap(conn, picked):
-                    skip_workspaces.add(picked.ws)
-                    continue
-                row = conn.execute(
-                    sa.update(g)
-                    .where(g.c.id == self._lock_queued(picked.gen_id))
-                    .values(
-                        status=Status.IN_PROGRESS.value,
-                        attempt=g.c.attempt + 1,
-                        lease_owner=worker_id,
-                        lease_expires_at=now + lease_s,
-                        heartbeat_at=now,
-                        started_at=sa.func.coalesce(g.c.started_at, now),
-                    )
-                    .returning(g.c.id)
-                ).first()
-                if row is None:
-                    # Another claimer holds it, or it left the queue after our snapshot.
-                    skip_tasks.add(picked.gen_id)
-                    continue
-                gen = self._load(conn, row.id)
-                self._emit(conn, gen, now)
-                return gen
+            if self.engine.dialect.name == "postgresql":
+                gen_id = self._take_postgres(conn, worker_id, models, lease_s, now, default_cap)
+            else:
+                pick = self._pick(models, now, default_cap, set(), set()).subquery()
+                chosen = sa.select(pick.c.gen_id).scalar_subquery()
+                gen_id = conn.execute(self._start(chosen, worker_id, lease_s, now)).scalar()
+            if gen_id is None:
+                return None
+            gen = self._load(conn, gen_id)
+            self._emit(conn, gen, now)
+            return gen
+
+    def _take_postgres(
+        self,
+        conn: Connection,
+        worker_id: str,
+        models: list[str],
+        lease_s: float,
+        now: float,
+        default_cap: int,
+    ) -> str | None:
+        skip_workspaces: set[str] = set()
+        skip_tasks: set[str] = set()
+        for _ in range(CLAIM_TRIES):
+            picked = conn.execute(
+                self._pick(models, now, default_cap, skip_workspaces, skip_tasks)
+            ).first()
+            if picked is None:
+                return None
+            if picked.cap > 0 and not self._lock_under_cap(conn, picked):
+                skip_workspaces.add(picked.ws)
+                continue
+            taken = conn.execute(
+                self._start(self._lock_queued(picked.gen_id), worker_id, lease_s, now)
+            ).scalar()
+            if taken is not None:
+                return str(taken)
+            # Another claimer holds it, or it left the queue after our snapshot.
+            skip_tasks.add(picked.gen_id)
         return None
+
+    @staticmethod
+    def _start(
+        chosen: sa.ScalarSelect[Any], worker_id: str, lease_s: float, now: float
+    ) -> sa.Update:
+        """Queued → in progress, for the task ``chosen`` names (a subquery); returns its id."""
+        return (
+            sa.update(g)
+            .where(g.c.id == chosen, g.c.status == Status.IN_QUEUE.value)
+            .values(
+                status=Status.IN_PROGRESS.value,
+                attempt=g.c.attempt + 1,
+                lease_owner=worker_id,
+                lease_expires_at=now + lease_s,
+                heartbeat_at=now,
+                started_at=sa.func.coalesce(g.c.started_at, now),
+            )
+            .returning(g.c.id)
+        )
 
     @staticmethod
     def _pick(
