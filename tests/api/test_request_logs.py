@@ -129,3 +129,21 @@ def test_text_lines_append_the_ids() -> None:
 def test_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log_format: must be one of text, json"):
         handler("yaml")
+
+
+def test_a_500_quotes_the_request_id_in_its_answer_and_its_log(
+    make_service: ServiceFactory, json_log: io.StringIO
+) -> None:
+    service = make_service(worker=False)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("a bug")  # stands for any unhandled error in a route
+
+    service.client.app.state.reelserve.readiness = broken  # type: ignore[attr-defined]
+    response = service.client.get("/readyz", headers={"X-Request-ID": "bug-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "bug-1"
+    assert "bug-1" in response.json()["message"]
+    logged = [line for line in lines(json_log) if line["logger"] == "reelserve.api"]
+    assert logged[-1]["request_id"] == "bug-1"
+    assert "RuntimeError: a bug" in logged[-1]["exception"]
