@@ -45,6 +45,9 @@ class Settings:
     # Per API key (0 turns a limit off): creates per minute, tasks queued or running.
     creates_per_minute: int = 120
     max_active_per_key: int = 32
+    # Fair sharing: tasks of one workspace running at once, unless the workspace has its
+    # own cap (`reelserve workspaces set`); 0: no cap.
+    max_running_per_workspace: int = 0
     # UNSAFE in production: lets input URLs and webhook receivers be loopback or private
     # addresses (tests, or a deployment that must reach its own network).
     allow_private_urls: bool = False
@@ -76,6 +79,9 @@ class Settings:
     output_retention_s: float = 30 * 24 * 3600.0
     upload_retention_s: float = 30 * 24 * 3600.0
     retention_interval_s: float = 600.0
+    # Server logs: "text" lines, or "json" (one object per line, with request_id and
+    # generation_id) for log shippers.
+    log_format: str = "text"
 
     @property
     def db_url(self) -> str:

@@ -145,8 +145,9 @@ def test_a_deliverer_dying_before_it_records_leads_to_a_redelivery_with_the_same
     ws = funded(store, permanent=100)
     gen_id = _canceled_with_webhook(store, ws, receiver.url)
     doomed = _deliverer(outbox)
-    claimed_at = time.monotonic()
     due = outbox.claim_delivery(doomed.owner, 1.0)
+    # Taken after the claim returned: its lease (database clock) ends before this + 1 s.
+    claimed_at = time.monotonic()
     assert due is not None
     # While its lease lasts, nobody else takes it.
     survivor = _deliverer(outbox)

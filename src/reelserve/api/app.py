@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,13 @@ from fastapi import FastAPI
 from reelserve import __version__
 from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
-from reelserve.api.routes import credits, files, generations, health, internal
+from reelserve.api.http_metrics import HttpMetricsMiddleware
+from reelserve.api.request_id import RequestIdMiddleware
+from reelserve.api.routes import credits, files, generations, health, internal, metrics
 from reelserve.blobs import FileLinks, UrlSigning, open_blobs
 from reelserve.core.spec import MediaLimits
+from reelserve.models.registry import REGISTRY
+from reelserve.observability.prometheus import PrometheusMetrics, from_environment
 from reelserve.services.submit import SubmitPolicy, Submitter
 from reelserve.services.work import LocalCoordinator, WorkPolicy
 from reelserve.settings import Settings
@@ -51,7 +56,10 @@ def create_app(
     *,
     store: SqlStore | None = None,
     require_worker: bool = True,
+    prometheus: PrometheusMetrics | None = None,
 ) -> FastAPI:
+    """The app; pass ``prometheus`` to share one set of metrics with the process's worker
+    and reaper (``reelserve serve``), else the app makes its own."""
     from reelserve.media import check_url
     from reelserve.store import connect
 
@@ -59,6 +67,7 @@ def create_app(
     blobs = open_blobs(settings)
     signing = UrlSigning(settings.signing_secret(), settings.file_url_ttl_s)
     links = FileLinks(blobs, signing)
+    prometheus = prometheus or from_environment(store.active_counts, REGISTRY, os.environ)
 
     def url_check(url: str, field: str) -> None:
         check_url(url, field=field, allow_private=settings.allow_private_urls)
@@ -76,6 +85,7 @@ def create_app(
             max_active_per_key=settings.max_active_per_key or None,
         ),
         url_check,
+        prometheus,
     )
 
     def readiness() -> dict[str, Any]:
@@ -116,6 +126,8 @@ def create_app(
         readiness=readiness,
         tmp_dir=_made(settings.data_dir / "tmp"),
         public_url=settings.public_url,
+        metrics=prometheus,
+        expose_metrics=prometheus.exposition,
     )
     app = FastAPI(
         title="reelserve",
@@ -126,18 +138,26 @@ def create_app(
         redoc_url=None,
     )
     app.state.reelserve = ctx
+    app.add_middleware(HttpMetricsMiddleware, metrics=prometheus)
+    app.add_middleware(RequestIdMiddleware)
     errors.install(app)
-    for module in (generations, credits, files, health):
+    for module in (generations, credits, files, health, metrics):
         app.include_router(module.router, prefix=API_PREFIX)
-    # Probes at the root too, where orchestrators look for them.
+    # Probes and metrics at the root too, where orchestrators and Prometheus look for them.
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Remote workers: /internal/v1, worker tokens only, not in the public schema.
-    work_policy = WorkPolicy(settings.lease_s, settings.retry_backoff_s, settings.price_table)
+    work_policy = WorkPolicy(
+        settings.lease_s,
+        settings.retry_backoff_s,
+        settings.price_table,
+        max_running_per_workspace=settings.max_running_per_workspace,
+    )
     internal.install(
         app,
         internal.WorkerApi(
             SqlWorkerTokens(store.engine),
-            LocalCoordinator(store, work_policy),
+            LocalCoordinator(store, work_policy, prometheus),
             blobs,
             ctx.tmp_dir,
         ),

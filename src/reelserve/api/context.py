@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Caller, Store, Workspace
 from reelserve.core.records import present
 from reelserve.core.spec import MediaLimits
@@ -39,6 +40,9 @@ class ApiContext:
     readiness: Callable[[], dict[str, Any]]
     tmp_dir: Path
     public_url: str | None = None
+    metrics: Metrics = NO_METRICS
+    # The body of /metrics and its content type.
+    expose_metrics: Callable[[], tuple[bytes, str]] = lambda: (b"", "text/plain")
 
     def base_url(self, request: Request) -> str:
         if self.public_url:

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from reelserve.api.request_id import HEADER, of_scope
+from reelserve.core import log_context
 from reelserve.core.errors import (
     Conflict,
     ErrorCode,
@@ -103,12 +105,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        log.error(
-            "unhandled error request_id=%s path=%s", request_id, request.url.path, exc_info=exc
-        )
+        # This handler runs outside the request-id middleware: take the id it gave.
+        request_id = of_scope(request.scope) or uuid.uuid4().hex
+        with log_context.bound(request=request_id):
+            log.error("unhandled error path=%s", request.url.path, exc_info=exc)
         return error_response(
             ErrorCode.INTERNAL_ERROR.value,
             f"Internal error; quote request id {request_id} when reporting it.",
             500,
+            {HEADER: request_id},
         )

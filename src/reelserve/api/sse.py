@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from reelserve.core.metrics import Metrics
 from reelserve.core.ports import Store
 from reelserve.core.wakeups import task_channel
 
@@ -50,6 +51,17 @@ async def stream_events(
             last_sent = time.monotonic()
             yield ": keepalive\n\n"
         await wait_for_change(task_channel(generation_id), poll_s)
+
+
+async def counted(chunks: AsyncIterator[str], metrics: Metrics) -> AsyncIterator[str]:
+    """The stream, counted as open from its first chunk until it ends or the client
+    goes away."""
+    metrics.stream_opened()
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        metrics.stream_closed()
 
 
 def parse_last_event_id(value: str | None) -> int:

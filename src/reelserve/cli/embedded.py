@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reelserve.blobs import open_blobs
 from reelserve.cli.webhook_delivery import build_deliverer
 from reelserve.core.ledger import Bucket
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Blobs
 from reelserve.core.render import Engine, Mode
 from reelserve.core.wakeups import QUEUE
@@ -26,6 +28,9 @@ from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
 from reelserve.worker.inputs import FetchPolicy
 from reelserve.worker.runner import OutputStore, Worker, WorkerConfig
+
+if TYPE_CHECKING:
+    from reelserve.observability.prometheus import PrometheusMetrics
 
 log = logging.getLogger("reelserve")
 
@@ -61,6 +66,7 @@ def build_worker(
     store: SqlStore,
     engines: dict[Mode, Engine],
     random_weights: bool,
+    metrics: Metrics = NO_METRICS,
 ) -> Worker:
     blobs = open_blobs(settings)
 
@@ -77,7 +83,9 @@ def build_worker(
             lease_s=settings.lease_s,
             retry_backoff_s=settings.retry_backoff_s,
             prices=settings.price_table,
+            max_running_per_workspace=settings.max_running_per_workspace,
         ),
+        metrics,
     )
     return Worker(
         coordinator,
@@ -95,6 +103,16 @@ def build_worker(
         ),
         wakeups=store.wakeups,
     )
+
+
+def build_metrics(store: SqlStore) -> PrometheusMetrics:
+    """One process's metrics (multi-process when PROMETHEUS_MULTIPROC_DIR is set)."""
+    import os
+
+    from reelserve.models.registry import REGISTRY
+    from reelserve.observability.prometheus import from_environment
+
+    return from_environment(store.active_counts, REGISTRY, os.environ)
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,11 @@ def bootstrap(store: SqlStore, settings: Settings) -> FirstStart | None:
 
 @contextmanager
 def background(
-    store: SqlStore, settings: Settings, worker: Worker | None, blobs: Blobs | None = None
+    store: SqlStore,
+    settings: Settings,
+    worker: Worker | None,
+    metrics: Metrics = NO_METRICS,
+    blobs: Blobs | None = None,
 ) -> Iterator[threading.Event]:
     """Run the reaper, the webhook deliverer, the retention job (and the embedded worker) in
     threads for the block's duration."""
@@ -126,7 +148,7 @@ def background(
     threads = [
         threading.Thread(
             target=run_reaper,
-            args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop),
+            args=(store, settings.reaper_interval_s, settings.retry_backoff_s, stop, metrics),
             name="reaper",
             daemon=True,
         ),

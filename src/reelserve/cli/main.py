@@ -4,7 +4,6 @@ client side over the HTTP API (generate, status, cancel, list, credits; see
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reelserve.cli import key_rotation, remote, webhooks
+from reelserve.cli import key_rotation, remote, webhooks, workspaces
 from reelserve.cli.exits import EPILOG
 from reelserve.cli.workers_cmd import workers_app
 
@@ -46,6 +45,7 @@ keys_app.command("rotate")(key_rotation.rotate)
 app.add_typer(webhooks.app, name="webhooks", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
 app.add_typer(workers_app, name="workers", rich_help_panel=SERVER)
+app.add_typer(workspaces.app, name="workspaces", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,
@@ -83,21 +83,39 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: object) 
     return from_env(None, data_dir=data_dir, database_url=database_url, **extra)
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line (default text).",
+        envvar="REELSERVE_LOG_FORMAT",
+        show_envvar=True,
+    ),
+]
+
+
+def _logging(level: str = "INFO", log_format: str = "text") -> None:
+    from reelserve.observability.logs import FORMATS, configure
+
+    if log_format not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--log-format")
+    configure(level, log_format, sys.stderr)
 
 
 def _banner(
-    first: FirstStart | None, host: str, port: int, profile: str, random_weights: bool
+    first: FirstStart | None,
+    host: str,
+    port: int,
+    profile: str,
+    random_weights: bool,
+    err: bool = True,
 ) -> None:
     base = f"http://{host}:{port}/api/v1"
-    typer.echo(f"reelserve listening on {base} (profile {profile!r})", err=True)
+    typer.echo(f"reelserve listening on {base} (profile {profile!r})", err=err)
     if random_weights:
         typer.echo(
             f"  profile {profile!r} runs RANDOM WEIGHTS: its videos are noise, for tests only",
-            err=True,
+            err=err,
         )
     if first is not None:
         typer.echo(
@@ -106,7 +124,7 @@ def _banner(
             f"  curl -s {base}/generation/kling-ai/kling-v2.6 \\\n"
             f"    -H 'Authorization: Bearer {first.key}' -H 'Content-Type: application/json' \\\n"
             f'    -d \'{{"prompt": "a cat walking through neon rain"}}\'\n',
-            err=True,
+            err=err,
         )
 
 
@@ -122,34 +140,55 @@ def serve(
     profile: Annotated[str | None, typer.Option(envvar="REELSERVE_PROFILE")] = None,
     blob_url: BlobUrl = None,
     log_level: str = "INFO",
+    log_format: LogFormat = None,
 ) -> None:
     """Run the API, the reaper and (unless --no-worker) one worker, in one process."""
     import uvicorn
 
     from reelserve.api import create_app
-    from reelserve.cli.embedded import background, bootstrap, build_worker, load_engines, open_store
-
-    _logging(log_level)
-    settings = _settings(
-        data_dir, database_url, host=host, port=port, profile=profile, blob_url=blob_url
+    from reelserve.cli.embedded import (
+        background,
+        bootstrap,
+        build_metrics,
+        build_worker,
+        load_engines,
+        open_store,
     )
+
+    settings = _settings(
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        profile=profile,
+        blob_url=blob_url,
+        log_format=log_format,
+    )
+    _logging(log_level, settings.log_format)
     store = open_store(settings, listen=True)
     first = bootstrap(store, settings)
+    metrics = build_metrics(store)
     the_worker = None
     random_weights = False
     if worker:
         engines, random_weights = load_engines(settings)
-        the_worker = build_worker(settings, store, engines, random_weights)
-    api = create_app(settings, store=store)
-    with background(store, settings, the_worker):
-        _banner(first, settings.host, settings.port, settings.profile, random_weights)
+        the_worker = build_worker(settings, store, engines, random_weights, metrics)
+    api = create_app(settings, store=store, prometheus=metrics)
+    with background(store, settings, the_worker, metrics):
+        # With JSON logs on stderr the banner (and a first start's key) goes to stdout.
+        banner_on_stderr = settings.log_format != "json"
+        _banner(
+            first, settings.host, settings.port, settings.profile, random_weights, banner_on_stderr
+        )
         uvicorn.run(
             api,
             host=settings.host,
             port=settings.port,
             log_level=log_level.lower(),
+            log_config=None,  # uvicorn's lines go through our handler and format too
             timeout_graceful_shutdown=5,
         )
+    metrics.close()
 
 
 @app.command("worker", rich_help_panel=SERVER)
@@ -172,16 +211,18 @@ def worker_command(
             help="Token from `reelserve workers token create`.", envvar="REELSERVE_WORKER_TOKEN"
         ),
     ] = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Run one worker (one per GPU) against the same database and data folder, or, with
     --api-url and --worker-token, against a remote API."""
+    import os
     import signal
     import threading
 
-    from reelserve.cli.embedded import build_worker, load_engines, open_store
+    from reelserve.cli.embedded import build_metrics, build_worker, load_engines, open_store
+    from reelserve.core.metrics import NO_METRICS
     from reelserve.core.wakeups import QUEUE
 
-    _logging(log_level)
     settings = _settings(
         data_dir,
         database_url,
@@ -189,7 +230,9 @@ def worker_command(
         blob_url=blob_url,
         api_url=api_url,
         worker_token=worker_token,
+        log_format=log_format,
     )
+    _logging(log_level, settings.log_format)
     if settings.api_url:
         from reelserve.cli.remote_worker import run_remote_worker
 
@@ -199,7 +242,11 @@ def worker_command(
         return
     store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
-    the_worker = build_worker(settings, store, engines, random_weights)
+    # Its counts reach /metrics only through a PROMETHEUS_MULTIPROC_DIR shared with the API
+    # on this host; without one they would be seen by nobody.
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics = build_metrics(store) if shared else None
+    the_worker = build_worker(settings, store, engines, random_weights, metrics or NO_METRICS)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -209,6 +256,8 @@ def worker_command(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     the_worker.run(stop)
+    if metrics is not None:
+        metrics.close()
 
 
 @keys_app.command("create")

@@ -75,6 +75,7 @@ class NewGeneration:
     api_key_id: str | None = None
     # Refuse (429) when the key already has this many tasks queued or running.
     max_active_per_key: int | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,19 @@ class ReapReport:
     requeued: int = 0
     timed_out: int = 0
     canceled: int = 0
+    # The tasks this pass ended (FAILED or CANCELED), as they are now.
+    ended: tuple[Generation, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkspaceSharing:
+    """A workspace's share of the workers, with its queued and running tasks now."""
+
+    name: str
+    max_running: int | None  # None: the server default; 0: no cap
+    priority: int
+    queued: int
+    running: int
 
 
 class Store(Protocol):
@@ -146,8 +160,16 @@ class Store(Protocol):
     def cancel(self, workspace_id: str, generation_id: str) -> Generation: ...
     def events_after(self, generation_id: str, after_seq: int) -> list[Event]: ...
 
-    # Work (worker side), fenced by attempt.
-    def claim(self, worker_id: str, models: Iterable[str], lease_s: float) -> Generation | None: ...
+    # Work (worker side), fenced by attempt. ``default_max_running`` caps the running tasks
+    # of a workspace whose own cap is unset (None or 0: no cap).
+    def claim(
+        self,
+        worker_id: str,
+        models: Iterable[str],
+        lease_s: float,
+        *,
+        default_max_running: int | None = None,
+    ) -> Generation | None: ...
     def heartbeat(
         self, generation_id: str, attempt: int, worker_id: str, progress: int, lease_s: float
     ) -> Heartbeat: ...
@@ -182,6 +204,15 @@ class Store(Protocol):
     def touch_worker(self, worker_id: str) -> None: ...
     def remove_worker(self, worker_id: str) -> None: ...
     def served_models(self, fresh_within_s: float) -> dict[str, dict[str, Any]]: ...
+    def worker_info(self, worker_id: str) -> dict[str, Any] | None: ...
+
+    # Fair sharing and queue gauges.
+    def set_sharing(
+        self, name: str, *, max_running: int | None = None, priority: int | None = None
+    ) -> WorkspaceSharing: ...
+    def clear_max_running(self, name: str) -> WorkspaceSharing: ...
+    def list_sharing(self) -> list[WorkspaceSharing]: ...
+    def active_counts(self) -> dict[tuple[str, Status], int]: ...
 
     # Health.
     def ping(self) -> None: ...
@@ -216,4 +247,5 @@ __all__ = [
     "Store",
     "StoredKey",
     "Workspace",
+    "WorkspaceSharing",
 ]

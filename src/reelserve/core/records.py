@@ -45,6 +45,8 @@ class Generation:
     # When retention deleted the task's output files and its uploaded files.
     outputs_expired_at: float | None = None
     uploads_expired_at: float | None = None
+    # The X-Request-ID of the create: the worker logs under it too.
+    request_id: str | None = None
 
 
 def iso(ts: float | None) -> str | None:

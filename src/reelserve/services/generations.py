@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reelserve.core.errors import InvalidInput, NotFound
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Store, Workspace
 from reelserve.core.records import Generation
 from reelserve.core.status import ACTIVE, Status
@@ -39,6 +40,11 @@ def history(
     return items[:limit], next_cursor
 
 
-def cancel(store: Store, workspace: Workspace, generation_id: str) -> Generation:
+def cancel(
+    store: Store, workspace: Workspace, generation_id: str, metrics: Metrics = NO_METRICS
+) -> Generation:
     get_own(store, workspace, generation_id)
-    return store.cancel(workspace.id, generation_id)
+    gen = store.cancel(workspace.id, generation_id)
+    if gen.status.terminal:  # a queued task; a running one ends when its worker stops
+        metrics.task_ended(gen)
+    return gen

@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import ReapReport, Store
 
 log = logging.getLogger(__name__)
 
 
-def reap_once(store: Store, backoff_s: float) -> ReapReport:
+def reap_once(store: Store, backoff_s: float, metrics: Metrics = NO_METRICS) -> ReapReport:
     report = store.reap(backoff_s)
+    for gen in report.ended:
+        metrics.task_ended(gen)
     if report.requeued or report.timed_out or report.canceled:
         log.info(
             "reaper: requeued=%d timed_out=%d canceled=%d",
@@ -23,10 +26,16 @@ def reap_once(store: Store, backoff_s: float) -> ReapReport:
     return report
 
 
-def run_reaper(store: Store, interval_s: float, backoff_s: float, stop: threading.Event) -> None:
+def run_reaper(
+    store: Store,
+    interval_s: float,
+    backoff_s: float,
+    stop: threading.Event,
+    metrics: Metrics = NO_METRICS,
+) -> None:
     while not stop.wait(interval_s):
         try:
-            reap_once(store, backoff_s)
+            reap_once(store, backoff_s, metrics)
         except Exception:
             # A database hiccup must not kill the reaper; the next tick tries again.
             log.exception("reaper tick failed")

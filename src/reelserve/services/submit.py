@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from reelserve.core import log_context
 from reelserve.core.errors import ProviderUnavailable, RateLimited
 from reelserve.core.ids import new_generation_id
+from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Caller, IdempotencyClaim, NewGeneration, Store
 from reelserve.core.pricing import PriceTable
 from reelserve.core.records import Generation
 from reelserve.core.spec import BLOB_REF_PREFIX, MEDIA_FIELDS, UploadedMedia, plan_to_dict
 from reelserve.models.registry import lookup
+
+log = logging.getLogger(__name__)
 
 # (url, field) → None, or raises InvalidInput: the create-time URL rule (no DNS).
 UrlCheck = Callable[[str, str], None]
@@ -50,10 +55,12 @@ class Submitter:
         store: Store,
         policy: SubmitPolicy,
         check_url: UrlCheck,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
         self.policy = policy
         self.check_url = check_url
+        self.metrics = metrics
 
     def prepare(
         self,
@@ -92,9 +99,10 @@ class Submitter:
         *,
         idempotency_key: str | None = None,
         file_digests: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> tuple[Generation, bool]:
         """The new task (or the earlier one for a repeated idempotency key) and whether it
-        was created now."""
+        was created now. ``request_id`` is stored with it for the worker's logs."""
         uploads = uploads or {}
         if self.policy.creates_per_minute is not None:
             wait = self.store.admit(caller.key_id, 60.0, self.policy.creates_per_minute)
@@ -117,6 +125,7 @@ class Submitter:
             workspace_id=caller.workspace.id,
             api_key_id=caller.key_id,
             max_active_per_key=self.policy.max_active_per_key,
+            request_id=request_id,
         )
         claim = None
         if idempotency_key is not None:
@@ -125,4 +134,11 @@ class Submitter:
                 request_hash=request_hash(route, body, file_digests or {}),
                 ttl_s=self.policy.idempotency_ttl_s,
             )
-        return self.store.submit(new, claim)
+        gen, fresh = self.store.submit(new, claim)
+        with log_context.bound(generation=gen.id):
+            if fresh:
+                self.metrics.task_submitted(gen)
+                log.info("generation created: %s %s, %d credits", gen.model, gen.mode, gen.price)
+            else:
+                log.info("generation repeated by its Idempotency-Key")
+        return gen, fresh

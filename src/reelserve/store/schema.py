@@ -17,6 +17,10 @@ workspaces = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", Seconds, nullable=False),
+    # Fair sharing: tasks running at once (NULL: the server default; 0: no cap), and
+    # claim order between workspaces (higher first).
+    sa.Column("max_running", sa.Integer),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
 )
 
 api_keys = sa.Table(
@@ -96,10 +100,14 @@ generations = sa.Table(
     # Retention: when the task's output files / uploaded files were deleted.
     sa.Column("outputs_expired_at", Seconds),
     sa.Column("uploads_expired_at", Seconds),
+    # The X-Request-ID of the create, so the worker's logs carry it too.
+    sa.Column("request_id", sa.String(128)),
     sa.Index("generations_queue", "status", "model", "id"),
     sa.Index("generations_workspace", "workspace_id", "id"),
     sa.Index("generations_key_active", "api_key_id", "status"),
     sa.Index("generations_finished", "completed_at"),
+    # The fair claim: each workspace's queue head and its running count.
+    sa.Index("generations_workspace_status", "workspace_id", "status", "id"),
 )
 
 events = sa.Table(

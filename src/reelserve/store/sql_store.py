@@ -38,6 +38,7 @@ from reelserve.core.ports import (
     ReapReport,
     StoredKey,
     Workspace,
+    WorkspaceSharing,
 )
 from reelserve.core.records import Generation, expire_snapshot, snapshot
 from reelserve.core.retention import FileKind
@@ -89,9 +90,22 @@ def _generation(row: Row[Any], queue_position: int | None = None) -> Generation:
         queue_position=queue_position,
         outputs_expired_at=m["outputs_expired_at"],
         uploads_expired_at=m["uploads_expired_at"],
+        request_id=m["request_id"],
     )
 
 
+def _running_of(workspace_id: Any) -> sa.ScalarSelect[Any]:
+    """The number of a workspace's tasks in progress (an id, or a column to correlate)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(g)
+        .where(g.c.workspace_id == workspace_id, g.c.status == Status.IN_PROGRESS.value)
+        .scalar_subquery()
+    )
+
+
+# Picks per claim before giving up (each retry follows a race with another claimer).
+CLAIM_TRIES = 8
 # What Retry-After suggests when a key is at its cap of active tasks.
 ACTIVE_CAP_RETRY_S = 5.0
 # PostgreSQL NOTIFY channel that carries the wake-up channels as payloads.
@@ -498,6 +512,7 @@ class SqlStore:
                     cancel_requested=False,
                     created_at=now,
                     api_key_id=new.api_key_id,
+                    request_id=new.request_id,
                 )
             )
             for bucket in Bucket:
@@ -562,12 +577,19 @@ class SqlStore:
             raise Conflict("Idempotency-Key: this key was already used with a different body")
         return self._load(conn, row.generation_id)
 
-    def _queue_position(self, conn: Connection, gen_id: str) -> int:
+    def _queue_position(self, conn: Connection, gen_id: str, workspace_id: str) -> int:
+        """Queued tasks claimed before this one: higher priorities, then older tasks of the
+        same priority. Running caps can let other workspaces' tasks go first."""
+        w = workspaces
+        mine = sa.select(w.c.priority).where(w.c.id == workspace_id).scalar_subquery()
         return int(
             conn.execute(
                 sa.select(sa.func.count())
-                .select_from(g)
-                .where(g.c.status == Status.IN_QUEUE.value, g.c.id < gen_id)
+                .select_from(g.join(w, w.c.id == g.c.workspace_id))
+                .where(
+                    g.c.status == Status.IN_QUEUE.value,
+                    sa.or_(w.c.priority > mine, sa.and_(w.c.priority == mine, g.c.id < gen_id)),
+                )
             ).scalar_one()
         )
 
@@ -579,13 +601,16 @@ class SqlStore:
         if row is None:
             raise NotFound()
         position = (
-            self._queue_position(conn, gen_id) if row.status == Status.IN_QUEUE.value else None
+            self._queue_position(conn, gen_id, row.workspace_id)
+            if row.status == Status.IN_QUEUE.value
+            else None
         )
         return _generation(row, position)
 
     def _emit(self, conn: Connection, gen: Generation, now: float) -> None:
         channels = {task_channel(gen.id)}
-        if gen.status is Status.IN_QUEUE:
+        if gen.status is Status.IN_QUEUE or gen.status.terminal:
+            # New work, or a running place freed under a workspace's cap: wake the workers.
             channels.add(QUEUE)
         webhook = wants_webhook(gen)
         if webhook:
@@ -634,7 +659,9 @@ class SqlStore:
             return [
                 _generation(
                     r,
-                    self._queue_position(conn, r.id) if r.status == Status.IN_QUEUE.value else None,
+                    self._queue_position(conn, r.id, r.workspace_id)
+                    if r.status == Status.IN_QUEUE.value
+                    else None,
                 )
                 for r in rows
             ]
@@ -680,40 +707,141 @@ class SqlStore:
 
     # -- generations: worker side -------------------------------------------------------
 
-    def claim(self, worker_id: str, models: Iterable[str], lease_s: float) -> Generation | None:
+    def claim(
+        self,
+        worker_id: str,
+        models: Iterable[str],
+        lease_s: float,
+        *,
+        default_max_running: int | None = None,
+    ) -> Generation | None:
+        """The next task by workspace priority, then age, skipping workspaces at their cap.
+
+        The pick looks at the head of each workspace's queue, so its cost follows the number
+        of workspaces, never the queue's length. SQLite: one ``UPDATE ... RETURNING`` with
+        the pick inside, under ``BEGIN IMMEDIATE`` (one writer at a time). PostgreSQL: one
+        transaction that picks, takes the task with ``FOR UPDATE SKIP LOCKED`` and, for a
+        capped workspace, first locks its row (``SKIP LOCKED``) and counts its running tasks
+        again, since the pick's snapshot may predate a claim committed just before the lock.
+        """
+        models = list(models)
+        default_cap = default_max_running or 0
         with self._write() as conn:
             now = self._now(conn)
-            next_id = (
-                sa.select(g.c.id)
-                .where(
-                    g.c.status == Status.IN_QUEUE.value,
-                    g.c.model.in_(list(models)),
-                    g.c.not_before <= now,
-                    g.c.deadline_at > now,
-                )
-                .order_by(g.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            row = conn.execute(
-                sa.update(g)
-                .where(g.c.id == next_id, g.c.status == Status.IN_QUEUE.value)
-                .values(
-                    status=Status.IN_PROGRESS.value,
-                    attempt=g.c.attempt + 1,
-                    lease_owner=worker_id,
-                    lease_expires_at=now + lease_s,
-                    heartbeat_at=now,
-                    started_at=sa.func.coalesce(g.c.started_at, now),
-                )
-                .returning(g.c.id)
-            ).first()
-            if row is None:
+            if self.engine.dialect.name == "postgresql":
+                gen_id = self._take_postgres(conn, worker_id, models, lease_s, now, default_cap)
+            else:
+                pick = self._pick(models, now, default_cap, set(), set()).subquery()
+                chosen = sa.select(pick.c.gen_id).scalar_subquery()
+                gen_id = conn.execute(self._start(chosen, worker_id, lease_s, now)).scalar()
+            if gen_id is None:
                 return None
-            gen = self._load(conn, row.id)
+            gen = self._load(conn, gen_id)
             self._emit(conn, gen, now)
             return gen
+
+    def _take_postgres(
+        self,
+        conn: Connection,
+        worker_id: str,
+        models: list[str],
+        lease_s: float,
+        now: float,
+        default_cap: int,
+    ) -> str | None:
+        skip_workspaces: set[str] = set()
+        skip_tasks: set[str] = set()
+        for _ in range(CLAIM_TRIES):
+            picked = conn.execute(
+                self._pick(models, now, default_cap, skip_workspaces, skip_tasks)
+            ).first()
+            if picked is None:
+                return None
+            if picked.cap > 0 and not self._lock_under_cap(conn, picked):
+                skip_workspaces.add(picked.ws)
+                continue
+            taken = conn.execute(
+                self._start(self._lock_queued(picked.gen_id), worker_id, lease_s, now)
+            ).scalar()
+            if taken is not None:
+                return str(taken)
+            # Another claimer holds it, or it left the queue after our snapshot.
+            skip_tasks.add(picked.gen_id)
+        return None
+
+    @staticmethod
+    def _start(
+        chosen: sa.ScalarSelect[Any], worker_id: str, lease_s: float, now: float
+    ) -> sa.Update:
+        """Queued → in progress, for the task ``chosen`` names (a subquery); returns its id."""
+        return (
+            sa.update(g)
+            .where(g.c.id == chosen, g.c.status == Status.IN_QUEUE.value)
+            .values(
+                status=Status.IN_PROGRESS.value,
+                attempt=g.c.attempt + 1,
+                lease_owner=worker_id,
+                lease_expires_at=now + lease_s,
+                heartbeat_at=now,
+                started_at=sa.func.coalesce(g.c.started_at, now),
+            )
+            .returning(g.c.id)
+        )
+
+    @staticmethod
+    def _pick(
+        models: list[str],
+        now: float,
+        default_cap: int,
+        skip_workspaces: set[str],
+        skip_tasks: set[str],
+    ) -> sa.Select[Any]:
+        """(workspace, its oldest claimable task, its cap) of the first workspace in
+        priority order that has such a task and is under its cap (cap 0: none)."""
+        w = workspaces
+        head = sa.select(g.c.id).where(
+            g.c.workspace_id == w.c.id,
+            g.c.status == Status.IN_QUEUE.value,
+            g.c.model.in_(models),
+            g.c.not_before <= now,
+            g.c.deadline_at > now,
+        )
+        if skip_tasks:
+            head = head.where(g.c.id.not_in(skip_tasks))
+        head_id = head.order_by(g.c.id).limit(1).scalar_subquery()
+        cap = sa.func.coalesce(w.c.max_running, default_cap)
+        gen_id = head_id.label("gen_id")
+        query = (
+            sa.select(w.c.id.label("ws"), gen_id, cap.label("cap"))
+            .where(head_id.is_not(None), sa.or_(cap <= 0, _running_of(w.c.id) < cap))
+            .order_by(w.c.priority.desc(), gen_id)
+            .limit(1)
+        )
+        if skip_workspaces:
+            query = query.where(w.c.id.not_in(skip_workspaces))
+        return query
+
+    def _lock_under_cap(self, conn: Connection, picked: Row[Any]) -> bool:
+        """Lock a capped workspace's row and count its running tasks afresh; False when
+        another claimer holds it or the cap is reached."""
+        locked = conn.execute(
+            sa.select(workspaces.c.id)
+            .where(workspaces.c.id == picked.ws)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if locked is None:
+            return False
+        running = conn.execute(sa.select(_running_of(picked.ws))).scalar_one()
+        return int(running) < int(picked.cap)
+
+    @staticmethod
+    def _lock_queued(gen_id: str) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(g.c.id)
+            .where(g.c.id == gen_id, g.c.status == Status.IN_QUEUE.value)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
 
     def _fenced(self, conn: Connection, gen_id: str, attempt: int, worker_id: str) -> Generation:
         row = conn.execute(
@@ -867,6 +995,7 @@ class SqlStore:
     def reap(self, backoff_s: float) -> ReapReport:
         """Expired leases back to the queue (or FAILED when out of attempts or time)."""
         requeued = timed_out = canceled = 0
+        ended: list[Generation] = []
         with self._write() as conn:
             now = self._now(conn)
             stale = conn.execute(
@@ -906,8 +1035,12 @@ class SqlStore:
                     self._emit(conn, self._load(conn, gen.id), now)
                     continue
                 self._release(conn, gen, now)
-                self._emit(conn, self._load(conn, gen.id), now)
-        return ReapReport(requeued=requeued, timed_out=timed_out, canceled=canceled)
+                done = self._load(conn, gen.id)
+                ended.append(done)
+                self._emit(conn, done, now)
+        return ReapReport(
+            requeued=requeued, timed_out=timed_out, canceled=canceled, ended=tuple(ended)
+        )
 
     # -- retention ----------------------------------------------------------------------
 
@@ -1008,6 +1141,91 @@ class SqlStore:
             for model in row.models:
                 served.setdefault(model, dict(row.info))
         return served
+
+    def worker_info(self, worker_id: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            info = conn.execute(
+                sa.select(workers.c.info).where(workers.c.id == worker_id)
+            ).scalar_one_or_none()
+        return dict(info) if info is not None else None
+
+    # -- fair sharing and gauges --------------------------------------------------------
+
+    def set_sharing(
+        self, name: str, *, max_running: int | None = None, priority: int | None = None
+    ) -> WorkspaceSharing:
+        """Set a workspace's cap (0: no cap) and/or priority; None leaves one as it is."""
+        values: dict[str, Any] = {}
+        if max_running is not None:
+            values["max_running"] = max_running
+        if priority is not None:
+            values["priority"] = priority
+        return self._update_sharing(name, values)
+
+    def clear_max_running(self, name: str) -> WorkspaceSharing:
+        """Back to the server's default cap."""
+        return self._update_sharing(name, {"max_running": None})
+
+    def _update_sharing(self, name: str, values: dict[str, Any]) -> WorkspaceSharing:
+        if values:
+            with self._write() as conn:
+                result = conn.execute(
+                    sa.update(workspaces).where(workspaces.c.name == name).values(**values)
+                )
+                if result.rowcount != 1:
+                    raise NotFound(f"workspace: no workspace {name!r}", field="workspace")
+        for sharing in self._sharing_rows(workspaces.c.name == name):
+            return sharing
+        raise NotFound(f"workspace: no workspace {name!r}", field="workspace")
+
+    def list_sharing(self) -> list[WorkspaceSharing]:
+        return self._sharing_rows(sa.true())
+
+    def _sharing_rows(self, where: sa.ColumnElement[bool]) -> list[WorkspaceSharing]:
+        w = workspaces
+
+        def count(status: Status) -> sa.ScalarSelect[Any]:
+            return (
+                sa.select(sa.func.count())
+                .where(g.c.workspace_id == w.c.id, g.c.status == status.value)
+                .scalar_subquery()
+            )
+
+        query: sa.Select[Any] = (
+            sa.select(
+                w.c.name,
+                w.c.max_running,
+                w.c.priority,
+                count(Status.IN_QUEUE).label("queued"),
+                count(Status.IN_PROGRESS).label("running"),
+            )
+            .where(where)
+            .order_by(w.c.priority.desc(), w.c.name)
+        )
+        with self._read() as conn:
+            return [_sharing(row) for row in conn.execute(query).all()]
+
+    def active_counts(self) -> dict[tuple[str, Status], int]:
+        """Queued and running tasks per (model, status): the queue gauges."""
+        active = [Status.IN_QUEUE.value, Status.IN_PROGRESS.value]
+        query = (
+            sa.select(g.c.model, g.c.status, sa.func.count())
+            .where(g.c.status.in_(active))
+            .group_by(g.c.model, g.c.status)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {(model, Status(status)): int(n) for model, status, n in rows}
+
+
+def _sharing(row: Row[Any]) -> WorkspaceSharing:
+    return WorkspaceSharing(
+        name=row.name,
+        max_running=row.max_running,
+        priority=int(row.priority),
+        queued=int(row.queued or 0),
+        running=int(row.running or 0),
+    )
 
 
 def _key_active() -> sa.ColumnElement[bool]:

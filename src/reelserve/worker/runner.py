@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from reelserve.core import log_context
 from reelserve.core.errors import (
     ErrorCode,
     GenerationFailed,
@@ -145,6 +146,11 @@ class Worker:
     # -- one task -------------------------------------------------------------------------
 
     def process(self, gen: Generation) -> None:
+        # Every line logged for this task carries its ids (the request's, from the create).
+        with log_context.bound(request=gen.request_id, generation=gen.id):
+            self._process(gen)
+
+    def _process(self, gen: Generation) -> None:
         plan = plan_from_dict(gen.plan)
         log.info("task %s attempt %d: %s", gen.id, gen.attempt, plan.mode.value)
         workdir = Path(tempfile.mkdtemp(prefix=f"{gen.id}-", dir=self._scratch()))

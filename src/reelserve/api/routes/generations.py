@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from reelserve.api.context import ApiContext, context
 from reelserve.api.multipart import read_form
-from reelserve.api.sse import parse_last_event_id, stream_events
+from reelserve.api.sse import counted, parse_last_event_id, stream_events
+from reelserve.core import log_context
 from reelserve.core.errors import InputTooLarge, InvalidInput
 from reelserve.core.ids import ulid
 from reelserve.core.ports import Workspace
@@ -130,6 +131,7 @@ async def _create(request: Request, route: str) -> Generation:
             created.uploads,
             idempotency_key=idempotency_key,
             file_digests=created.digests,
+            request_id=log_context.request_id(),
         )
     except BaseException:
         _forget_uploads(ctx, created)
@@ -144,12 +146,15 @@ def _event_stream(request: Request, ctx: ApiContext, generation_id: str) -> Stre
     """The task's events from ``Last-Event-ID`` on (from the first, without one)."""
     after = parse_last_event_id(request.headers.get("last-event-id"))
     return StreamingResponse(
-        stream_events(
-            ctx.store,
-            generation_id,
-            after,
-            lambda snap: ctx.present(request, snap),
-            ctx.wait_for_change,
+        counted(
+            stream_events(
+                ctx.store,
+                generation_id,
+                after,
+                lambda snap: ctx.present(request, snap),
+                ctx.wait_for_change,
+            ),
+            ctx.metrics,
         ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
@@ -178,7 +183,7 @@ CREATE_DOC = {
 @router.post("/generation/{generation_id}/cancel", summary="Cancel a generation")
 def cancel_generation(generation_id: str, request: Request) -> dict[str, Any]:
     ctx = context(request)
-    gen = service.cancel(ctx.store, ctx.workspace(request), generation_id)
+    gen = service.cancel(ctx.store, ctx.workspace(request), generation_id, ctx.metrics)
     return ctx.present(request, snapshot(gen))
 
 
