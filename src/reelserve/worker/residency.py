@@ -62,16 +62,14 @@ class Residency:
         self._releasable = [e for e in unique.values() if isinstance(e, Releasable)]
         self._min_free = min_free_fraction
         self._probe = probe
-        # Least recently used first.
-        self._order: list[object] = []
+        # Least recently used first; engines warmed up at start but not yet used lead.
+        self._order: list[object] = list(unique.values())
 
     def before_render(self, engine: object) -> None:
         """Make room for ``engine`` if it is about to load, and mark it most recently used."""
         if isinstance(engine, Releasable) and not engine.loaded:
             self._make_room(keep=engine)
-        if engine in self._order:
-            self._order.remove(engine)
-        self._order.append(engine)
+        self._order = [other for other in self._order if other is not engine] + [engine]
 
     def _make_room(self, keep: object) -> None:
         for candidate in list(self._order):
