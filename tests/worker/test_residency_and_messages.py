@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from reelserve.cli.engine_host import engine_factory, runs_in_child
 from reelserve.core.render import Mode, Rendition
+from reelserve.media import write_mp4
 from reelserve.settings import Settings
 from reelserve.worker.messages import INLINE_ARRAY_BYTES, ArrayFile, stash_arrays, unstash_arrays
 from reelserve.worker.residency import Residency
@@ -79,6 +81,30 @@ def test_large_arrays_travel_as_files_and_small_ones_inline(tmp_path: Path) -> N
     loaded = unstash_arrays(stashed)
     np.testing.assert_array_equal(loaded.frames, frames)
     assert (loaded.fps, loaded.sample_rate) == (24.0, 16000)
+
+
+def test_mapped_frames_outlive_their_file_and_encode(tmp_path: Path) -> None:
+    # The supervisor deletes the job's folder as soon as the output is mapped.
+    frames = np.random.default_rng(1).integers(0, 256, (24, 144, 256, 3), dtype=np.uint8)
+    (tmp_path / "job").mkdir()
+    stashed = stash_arrays(Rendition(frames=frames, fps=24.0), tmp_path / "job", "out")
+    assert isinstance(stashed.frames, ArrayFile)
+    loaded = unstash_arrays(stashed)
+    shutil.rmtree(tmp_path / "job")
+
+    info = write_mp4(
+        tmp_path / "clip.mp4",
+        loaded.frames,
+        None,
+        None,
+        width=256,
+        height=144,
+        num_frames=24,
+        fps=24,
+    )
+
+    assert (info.width, info.height, info.has_audio) == (256, 144, False)
+    np.testing.assert_array_equal(loaded.frames, frames)
 
 
 def test_a_motion_job_sends_its_reference_video_as_a_file(tmp_path: Path) -> None:
