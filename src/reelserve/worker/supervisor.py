@@ -308,9 +308,10 @@ class EngineSupervisor:
             if isinstance(message, LoadFailed):
                 child.process.join(5)
                 self._child = None
+                # The child logged the full traceback; this says what failed.
                 raise EngineStartFailed(
                     f"the engine process could not open its engines ({self.factory.target}): "
-                    f"{message.message}\n{message.details}"
+                    f"{message.message}"
                 )
 
     def _replace(self, child: _Child, why: str) -> str:
