@@ -96,8 +96,11 @@ def _open(factory: EngineFactory) -> Mapping[Mode, Engine]:
     return engines
 
 
-class _Stop(Exception):
-    """The worker asked this process to shut down in the middle of a job."""
+class _Stop(JobCanceled):
+    """The worker asked this process to shut down in the middle of a job.
+
+    A JobCanceled, so that the engines let it through unwrapped like any cancel.
+    """
 
 
 def _render(
