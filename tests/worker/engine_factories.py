@@ -5,8 +5,9 @@ word in the prompt changes how the render goes; one engine process can then play
 scenario a module needs:
 
 - ``slow``: each denoiser call sleeps first, so a cancel or a kill lands mid-denoise;
-- ``deaf``: the engine swallows ``JobCanceled`` from its progress callback and keeps going
-  (an engine stuck in a step that never returns, as far as the supervisor can tell);
+- ``deaf``: the engine swallows ``JobCanceled`` from its progress callback, and every
+  denoiser call after the first hangs for a minute (a step that never returns, as far as
+  the supervisor can tell);
 - ``oom``: the denoiser raises ``torch.OutOfMemoryError`` on its first call. This is a test
   stand-in for a GPU running out of memory (no CUDA card here); everything after the raise
   (the engine's error wrapping, the child's recovery, the worker's message) is real.
@@ -28,6 +29,7 @@ from reelserve.engines.profiles import TINY
 from reelserve.engines.tiny import ensure_tiny_checkpoint
 
 STEP_DELAY_S = 0.3
+HUNG_STEP_S = 60.0
 
 
 def tiny_ltx2_engine(models_dir: Path) -> LTX2Engine:
@@ -57,6 +59,8 @@ class ScriptedEngine:
             calls += 1
             if "oom" in words and calls == 1:
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            if "deaf" in words and calls > 1:
+                time.sleep(HUNG_STEP_S)
             if "slow" in words:
                 time.sleep(STEP_DELAY_S)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from tests.worker.engine_factories import tiny_ltx2_engine
 
 pytestmark = pytest.mark.slow
 
-GRACE_S = 1.5
+GRACE_S = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +114,12 @@ def test_a_lost_lease_stops_the_child_at_its_next_step(
 ) -> None:
     # JobCanceled takes the same path; the next test sends one.
     pid = supervisor.pid
-    started = time.monotonic()
 
     with pytest.raises(LeaseLost):
         render_text(engine, raise_once_denoising(LeaseLost), prompt="slow cat")
 
+    # STOPPED: the child answered "canceled" within the grace period (else: KILLED).
     assert supervisor.last_cancel is CancelOutcome.STOPPED
-    assert time.monotonic() - started < GRACE_S + 2.0
     assert supervisor.pid == pid, "a cooperative stop keeps the engine process"
     assert_serves_next_job(engine)
 
@@ -133,7 +131,7 @@ def test_a_child_that_ignores_cancel_is_killed_and_replaced(
     assert pid is not None
 
     with pytest.raises(JobCanceled):
-        render_text(engine, raise_once_denoising(JobCanceled), prompt="deaf slow cat")
+        render_text(engine, raise_once_denoising(JobCanceled), prompt="deaf cat")
 
     assert supervisor.last_cancel is CancelOutcome.KILLED
     assert not _alive(pid)
