@@ -33,6 +33,13 @@ class Settings:
     # The "fake" profile (control-plane tests and benchmarks): steps and seconds per step.
     fake_steps: int = 4
     fake_step_s: float = 0.05
+    # Where the worker runs its engines: "child" (a spawned engine process), "inline" (the
+    # worker's own process) or "auto" (inline for the tiny and fake profiles, else child).
+    engine_process: str = "auto"
+    # Engine process: seconds a canceled job has to stop before the process is replaced, and
+    # the free share of GPU memory below which idle engines are released before another loads.
+    cancel_grace_s: float = 10.0
+    engine_min_free_fraction: float = 0.5
     file_url_ttl_s: float = 7 * 24 * 3600
     lease_s: float = 30.0
     max_attempts: int = 3

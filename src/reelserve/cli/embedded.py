@@ -51,6 +51,11 @@ def open_store(settings: Settings, *, migrate: bool = True, listen: bool = False
 
 def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
     """The profile's engines and whether they carry random weights."""
+    from reelserve.cli.engine_host import engines_in_child, runs_in_child
+
+    if runs_in_child(settings):
+        engines, random_weights = engines_in_child(settings)
+        return dict(engines), random_weights
     if settings.profile == "fake":
         from reelserve.engines.fake import fake_engines
 

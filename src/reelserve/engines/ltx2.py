@@ -98,6 +98,11 @@ class LTX2Engine:
         """Load the pipelines now instead of on the first job."""
         self._resident()
 
+    def release(self) -> None:
+        """Drop the pipelines (the next job loads them again); the caller frees the memory."""
+        with self._load_lock:
+            self._pipelines = None
+
     def denoiser(self) -> torch.nn.Module:
         """The resident transformer (loaded if needed), shared by the three modes."""
         transformer: torch.nn.Module = self._resident().text.transformer

@@ -103,6 +103,12 @@ class WanAnimateEngine:
         for quality in QUALITIES:
             self._pipeline(self.spec.quality.for_quality(quality))
 
+    def release(self) -> None:
+        """Drop the pipelines (the next job loads them again); the caller frees the memory."""
+        with self._load_lock:
+            self._loaded = None
+            self._pipelines = {}
+
     def denoiser(self) -> torch.nn.Module:
         """The resident transformer (loaded if needed), shared by every quality."""
         transformer: torch.nn.Module = self._resident().transformer
