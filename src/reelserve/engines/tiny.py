@@ -125,21 +125,39 @@ def _word_level_tokenizer(
     )
 
 
-def build_ltx2(folder: Path) -> None:
-    """LTX-2: video transformer with its audio stream, video and audio VAEs, vocoder, Gemma 3."""
-    dl, tf, ltx2 = diffusers(), transformers(), diffusers("pipelines.ltx2")
-
+def gemma_style_tokenizer(max_length: int) -> Any:
+    """A word-level tokenizer with Gemma's special tokens, for models with random weights."""
     # Gemma's layout: pad 0, eos 1, bos 2 (its config defaults), and a BOS before each prompt.
-    tokenizer = _word_level_tokenizer(
+    return _word_level_tokenizer(
         [*_LTX2_SPECIALS, *_GEMMA_IMAGE_TOKENS],
         template="<bos> $A",
         template_tokens=["<bos>"],
-        max_length=64,
+        max_length=max_length,
         pad_token="<pad>",
         eos_token="<eos>",
         bos_token="<bos>",
         unk_token="<unk>",
     )
+
+
+def umt5_style_tokenizer(max_length: int) -> Any:
+    """A word-level tokenizer with UMT5's special tokens, for models with random weights."""
+    return _word_level_tokenizer(
+        _UMT5_SPECIALS,
+        template="$A </s>",
+        template_tokens=["</s>"],
+        max_length=max_length,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+    )
+
+
+def build_ltx2(folder: Path) -> None:
+    """LTX-2: video transformer with its audio stream, video and audio VAEs, vocoder, Gemma 3."""
+    dl, tf, ltx2 = diffusers(), transformers(), diffusers("pipelines.ltx2")
+
+    tokenizer = gemma_style_tokenizer(max_length=64)
     image_token_ids = [len(_LTX2_SPECIALS) + i for i in range(len(_GEMMA_IMAGE_TOKENS))]
     text_width = 32  # must equal the connectors' caption width; narrower fails in the connectors
     text_layers = 2
@@ -278,15 +296,7 @@ def build_wan_animate_2(folder: Path) -> None:
     dl, tf = diffusers(), transformers()
 
     text_length = 32
-    tokenizer = _word_level_tokenizer(
-        _UMT5_SPECIALS,
-        template="$A </s>",
-        template_tokens=["</s>"],
-        max_length=text_length,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-    )
+    tokenizer = umt5_style_tokenizer(max_length=text_length)
     text_width = 32  # the transformer's text_dim
 
     torch.manual_seed(0)
