@@ -156,13 +156,14 @@ def usable_attention_backends(device: torch.device) -> frozenset[str]:
 def choose_attention_backend(requested: str, usable: Collection[str], *, takes_masks: bool) -> str:
     """The backend to set: ``requested``, or for "auto" the first usable in :data:`AUTO_ORDER`.
 
-    A model that passes attention masks only gets (and only accepts) mask-capable backends.
+    A model that passes attention masks only accepts mask-capable backends, and "auto" gives
+    it PyTorch's SDPA, which picks its own fastest kernel that takes the mask (cuDNN or
+    memory-efficient) per call; forcing cuDNN would fail on masks it does not support.
     """
     if requested == AUTO:
-        for name in AUTO_ORDER:
-            if name in usable and (name in MASK_CAPABLE or not takes_masks):
-                return name
-        return "native"
+        if takes_masks:
+            return "native"
+        return next((name for name in AUTO_ORDER if name in usable), "native")
     if takes_masks and requested not in MASK_CAPABLE:
         raise ValueError(
             f"speed.attention_backend: {requested!r} cannot take attention masks, which this "
