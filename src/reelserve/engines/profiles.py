@@ -14,7 +14,7 @@ from typing import Literal
 from reelserve.core.render import Mode
 from reelserve.engines.speed import MemoryMode, SpeedOptions
 
-EngineFamily = Literal["ltx2", "wan_animate"]
+EngineFamily = Literal["ltx2", "wan_animate", "wan"]
 GpuDtype = Literal["bfloat16", "float16", "float32"]
 
 QUALITIES = ("standard", "pro")
