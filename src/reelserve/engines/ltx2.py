@@ -114,7 +114,7 @@ class LTX2Engine:
         ``torch.compile`` and kernel autotuning happen now instead of in the first job.
         """
         pipes = self._resident()
-        if not should_render(render, pipes.text.device):
+        if not should_render(render, pipes.text._execution_device):
             return
         for mode in sorted(self.modes, key=lambda mode: mode.value):
             for quality in warm_up_qualities(self.spec.quality):

@@ -138,7 +138,7 @@ class WanEngine:
     def warm_up(self, render: bool | None = None) -> None:
         """Load, then render one step per served mode and quality at the real shape."""
         pipe = self._resident()
-        if not should_render(render, pipe.device):
+        if not should_render(render, pipe._execution_device):
             return
         for mode in sorted(self.served_modes(), key=lambda mode: mode.value):
             for quality in warm_up_qualities(self.spec.quality):

@@ -119,7 +119,7 @@ class WanAnimateEngine:
         the blocks and their flex-attention masks now instead of in the first job.
         """
         self.warm()
-        if not should_render(render, self._resident().device):
+        if not should_render(render, self._resident()._execution_device):
             return
         for quality in warm_up_qualities(self.spec.quality):
             started = time.perf_counter()
@@ -197,7 +197,8 @@ class WanAnimateEngine:
 
         hook = pipe.transformer.register_forward_pre_hook(before_transformer)
         try:
-            with _compile_free_on_cpu(pipe.device), _quiet_logger(_BLOCK_LOGGER):
+            # Where it computes, not where offloaded weights rest between calls.
+            with _compile_free_on_cpu(pipe._execution_device), _quiet_logger(_BLOCK_LOGGER):
                 videos = pipe(
                     prompt=job.prompt,
                     negative_prompt=job.negative_prompt,
