@@ -19,7 +19,7 @@ from reelserve.engines.acceleration import (
     validate,
 )
 from reelserve.engines.libraries import diffusers
-from reelserve.engines.speed import SpeedOptions
+from reelserve.engines.speed import MemoryMode, SpeedOptions
 from reelserve.engines.tiny import ensure_tiny_checkpoint
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -166,3 +166,23 @@ def test_accelerate_on_cuda_applies_the_options(tmp_path: Path) -> None:
     assert torch.float8_e4m3fn in {p.dtype for p in pipe.transformer.parameters()}
     frames, _ = render(pipe)
     assert np.isfinite(frames).all()
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("memory", ["model_offload", "group_offload"])
+def test_offloaded_pipelines_render_what_a_resident_one_renders(
+    tmp_path: Path, memory: MemoryMode
+) -> None:
+    folder = ensure_tiny_checkpoint("ltx2", tmp_path / "ltx2")
+    options = SpeedOptions(attention_backend="native", compile_repeated_blocks=False)
+    outputs = []
+    for placement in ("resident", memory):
+        pipe = diffusers().LTX2Pipeline.from_pretrained(
+            str(folder), local_files_only=True, dtype=torch.float32
+        )
+        pipe.set_progress_bar_config(disable=True)
+        accelerate(pipe, placement, options, "cuda")
+        assert pipe._execution_device.type == "cuda"
+        outputs.append(render(pipe)[0])
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-3)
