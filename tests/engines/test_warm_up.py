@@ -81,6 +81,10 @@ def test_wan_animate_warm_up_renders_and_leaves_jobs_unchanged(
         wan_animate.warm_up(render=True)
     finally:
         counter.remove()
-    assert counter.calls > 0
+    # One segment per distinct quality: a reference pass, then one step per guidance branch.
+    table = wan_animate.spec.quality
+    samplings = [table.for_quality(q) for q in warm_up_qualities(table)]
+    branches = [1 if s.distilled or s.guidance_scale <= 1 else 2 for s in samplings]
+    assert counter.calls == sum(1 + b for b in branches)
     after = wan_animate.render(job, ProgressLog())
     np.testing.assert_array_equal(after.frames, before.frames)

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,9 @@ class WanAnimateEngine:
             return
         for quality in warm_up_qualities(self.spec.quality):
             started = time.perf_counter()
-            self._render(warm_up_job(Mode.MOTION, quality), ignore_progress, steps=WARM_UP_STEPS)
+            # Every segment has the same shape, so one segment compiles what a clip needs.
+            job = replace(warm_up_job(Mode.MOTION, quality), num_frames=self.spec.segment_frames)
+            self._render(job, ignore_progress, steps=WARM_UP_STEPS)
             log.info(
                 "%s warmed up %s in %.1f s", self.label, quality, time.perf_counter() - started
             )
