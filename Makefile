@@ -32,6 +32,6 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/tiny_e2e.py
 
-# Full-size models with random weights on one 80 GB GPU (about 8 minutes); see README.
+# Full-size models with random weights on one 80 GB GPU (one family per 10 minutes); see README.
 bench-gpu: install
 	$(BIN)/python benchmarks/gpu_generate.py

@@ -7,8 +7,11 @@ with reelserve's (``accelerate()`` with the profile's speed options) on the same
 prints per mode the seconds of each stage, the total, peak GPU memory and the denoiser's
 achieved TFLOP/s, then reelserve's speed-up.
 
-    python benchmarks/gpu_generate.py            # one 80 GB GPU: about 8 minutes
-    python benchmarks/gpu_generate.py --tiny     # CPU: tiny models, same code, same table
+    python benchmarks/gpu_generate.py --families ltx2          # one 80 GB GPU, ~5-6 min
+    python benchmarks/gpu_generate.py --families wan_animate   # one 80 GB GPU, ~7-8 min
+    python benchmarks/gpu_generate.py --tiny                   # CPU: tiny models, same table
+
+(Estimates; both families in one run stop at ``--budget-s`` with the last rows skipped.)
 
 Honesty notes, printed with the table as well:
 
