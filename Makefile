@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (pip keeps any torch>=2.6 that is already there).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install serve test lint bench
+.PHONY: install serve test lint bench bench-gpu
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/tiny_e2e.py
+
+# Full-size models with random weights on one 80 GB GPU (one family per 10 minutes); see README.
+bench-gpu: install
+	$(BIN)/python benchmarks/gpu_generate.py

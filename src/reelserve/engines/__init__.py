@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _ENGINE_CLASSES: dict[EngineFamily, tuple[str, str]] = {
     "ltx2": ("reelserve.engines.ltx2", "LTX2Engine"),
     "wan_animate": ("reelserve.engines.wan_animate", "WanAnimateEngine"),
+    "wan": ("reelserve.engines.wan", "WanEngine"),
 }
 
 

@@ -15,6 +15,7 @@ import inspect
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 
 from reelserve.core.errors import GenerationFailed
 from reelserve.core.render import Audio, Mode, ProgressFn, RenderJob, Rendition, describe
+from reelserve.engines.acceleration import accelerate
 from reelserve.engines.failures import pipeline_failures
 from reelserve.engines.libraries import diffusers
 from reelserve.engines.profiles import EngineSpec
@@ -43,6 +45,13 @@ from reelserve.engines.sizing import (
     plan_geometry,
     target_frames,
     to_uint8_frames,
+)
+from reelserve.engines.warmup import (
+    WARM_UP_STEPS,
+    ignore_progress,
+    should_render,
+    warm_up_job,
+    warm_up_qualities,
 )
 
 log = logging.getLogger(__name__)
@@ -103,12 +112,36 @@ class LTX2Engine:
         with self._load_lock:
             self._pipelines = None
 
+    def warm_up(self, render: bool | None = None) -> None:
+        """Load the pipelines, then render one step per mode and quality at the real shape.
+
+        The renders (on by default only on a GPU, see ``reelserve.engines.warmup``) make
+        ``torch.compile`` and kernel autotuning happen now instead of in the first job.
+        """
+        pipes = self._resident()
+        if not should_render(render, pipes.text._execution_device):
+            return
+        for mode in sorted(self.modes, key=lambda mode: mode.value):
+            for quality in warm_up_qualities(self.spec.quality):
+                started = time.perf_counter()
+                self._render(warm_up_job(mode, quality), ignore_progress, steps=WARM_UP_STEPS)
+                log.info(
+                    "%s warmed up %s/%s in %.1f s",
+                    self.label,
+                    mode.value,
+                    quality,
+                    time.perf_counter() - started,
+                )
+
     def denoiser(self) -> torch.nn.Module:
         """The resident transformer (loaded if needed), shared by the three modes."""
         transformer: torch.nn.Module = self._resident().text.transformer
         return transformer
 
     def render(self, job: RenderJob, progress: ProgressFn) -> Rendition:
+        return self._render(job, progress)
+
+    def _render(self, job: RenderJob, progress: ProgressFn, steps: int | None = None) -> Rendition:
         stages = StageProgress(progress)
         stages.started()
         if job.mode not in self.modes:
@@ -118,7 +151,7 @@ class LTX2Engine:
             plan = self._plan(job, pipes.text)
             seed = resolve_seed(job.seed)
             log.info("%s render %s seed=%d plan=%s", self.label, describe(job), seed, plan)
-            output = self._run(job, plan, pipes, seed, stages)
+            output = self._run(job, plan, pipes, seed, stages, steps)
             frames = crop_to_target(to_uint8_frames(output.frames[0][: plan.frames]), plan.geometry)
             sample_rate = int(pipes.text.vocoder.config.output_sampling_rate)
             audio = _audio_track(output.audio[0], plan, sample_rate)
@@ -147,7 +180,13 @@ class LTX2Engine:
         )
 
     def _run(
-        self, job: RenderJob, plan: _Plan, pipes: _Pipelines, seed: int, stages: StageProgress
+        self,
+        job: RenderJob,
+        plan: _Plan,
+        pipes: _Pipelines,
+        seed: int,
+        stages: StageProgress,
+        steps: int | None,
     ) -> Any:
         sampling = self.spec.quality.for_quality(job.quality)
 
@@ -165,7 +204,7 @@ class LTX2Engine:
             "height": plan.geometry.box_height,
             "num_frames": plan.render_frames,
             "frame_rate": plan.fps,
-            "num_inference_steps": sampling.steps,
+            "num_inference_steps": steps or sampling.steps,
             "guidance_scale": sampling.guidance_scale,
             "audio_guidance_scale": sampling.guidance_scale,
             # Plain classifier-free guidance only: spatio-temporal and modality-isolation
@@ -213,17 +252,21 @@ class LTX2Engine:
         configure_torch()
         device = pick_device()
         dtype = pick_dtype(device, self.spec.gpu_dtype)
-        text = library.LTX2Pipeline.from_pretrained(
-            str(self.folder), local_files_only=True, dtype=dtype
-        )
-        text.to(device)
+        text = self._open_pipeline(dtype)
+        applied = accelerate(text, self.spec.memory, self.spec.speed, str(device))
         text.set_progress_bar_config(disable=True)
-        log.info("loaded %s from %s on %s (%s)", self.label, self.folder, device, dtype)
+        log.info("loaded %s from %s (%s, %s)", self.label, self.folder, dtype, applied)
         return _Pipelines(
             text=text,
             image=_sharing_modules(library.LTX2ImageToVideoPipeline, text),
             condition=_sharing_modules(library.LTX2ConditionPipeline, text),
             condition_item=diffusers("pipelines.ltx2").LTX2VideoCondition,
+        )
+
+    def _open_pipeline(self, dtype: torch.dtype) -> Any:
+        """The text-to-video pipeline with the checkpoint's weights, not yet placed."""
+        return diffusers().LTX2Pipeline.from_pretrained(
+            str(self.folder), local_files_only=True, dtype=dtype
         )
 
 

@@ -8,12 +8,13 @@ specs are equal share one engine (one set of weights in memory). Quality (``stan
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from reelserve.core.render import Mode
+from reelserve.engines.speed import MemoryMode, SpeedOptions
 
-EngineFamily = Literal["ltx2", "wan_animate"]
+EngineFamily = Literal["ltx2", "wan_animate", "wan"]
 GpuDtype = Literal["bfloat16", "float16", "float32"]
 
 QUALITIES = ("standard", "pro")
@@ -63,6 +64,9 @@ class EngineSpec:
     gpu_dtype: GpuDtype = "bfloat16"
     # Wan-Animate-2 only: frames per inference segment (the model's window, 4k+1).
     segment_frames: int = 81
+    # GPU placement and speed options (ignored on CPU); see ``reelserve.engines.speed``.
+    memory: MemoryMode = "resident"
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
 
 
 @dataclass(frozen=True)

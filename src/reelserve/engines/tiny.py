@@ -125,21 +125,39 @@ def _word_level_tokenizer(
     )
 
 
-def build_ltx2(folder: Path) -> None:
-    """LTX-2: video transformer with its audio stream, video and audio VAEs, vocoder, Gemma 3."""
-    dl, tf, ltx2 = diffusers(), transformers(), diffusers("pipelines.ltx2")
-
+def gemma_style_tokenizer(max_length: int) -> Any:
+    """A word-level tokenizer with Gemma's special tokens, for models with random weights."""
     # Gemma's layout: pad 0, eos 1, bos 2 (its config defaults), and a BOS before each prompt.
-    tokenizer = _word_level_tokenizer(
+    return _word_level_tokenizer(
         [*_LTX2_SPECIALS, *_GEMMA_IMAGE_TOKENS],
         template="<bos> $A",
         template_tokens=["<bos>"],
-        max_length=64,
+        max_length=max_length,
         pad_token="<pad>",
         eos_token="<eos>",
         bos_token="<bos>",
         unk_token="<unk>",
     )
+
+
+def umt5_style_tokenizer(max_length: int) -> Any:
+    """A word-level tokenizer with UMT5's special tokens, for models with random weights."""
+    return _word_level_tokenizer(
+        _UMT5_SPECIALS,
+        template="$A </s>",
+        template_tokens=["</s>"],
+        max_length=max_length,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+    )
+
+
+def build_ltx2(folder: Path) -> None:
+    """LTX-2: video transformer with its audio stream, video and audio VAEs, vocoder, Gemma 3."""
+    dl, tf, ltx2 = diffusers(), transformers(), diffusers("pipelines.ltx2")
+
+    tokenizer = gemma_style_tokenizer(max_length=64)
     image_token_ids = [len(_LTX2_SPECIALS) + i for i in range(len(_GEMMA_IMAGE_TOKENS))]
     text_width = 32  # must equal the connectors' caption width; narrower fails in the connectors
     text_layers = 2
@@ -278,15 +296,7 @@ def build_wan_animate_2(folder: Path) -> None:
     dl, tf = diffusers(), transformers()
 
     text_length = 32
-    tokenizer = _word_level_tokenizer(
-        _UMT5_SPECIALS,
-        template="$A </s>",
-        template_tokens=["</s>"],
-        max_length=text_length,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-    )
+    tokenizer = umt5_style_tokenizer(max_length=text_length)
     text_width = 32  # the transformer's text_dim
 
     torch.manual_seed(0)
@@ -358,6 +368,81 @@ def build_wan_animate_2(folder: Path) -> None:
     _write_marker(folder, "wan_animate")
 
 
+def _tiny_wan_vae() -> Any:
+    torch.manual_seed(0)
+    return diffusers().AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+
+
+def _tiny_umt5(width: int) -> Any:
+    tf = transformers()
+    torch.manual_seed(0)
+    return tf.UMT5EncoderModel(
+        tf.UMT5Config(
+            vocab_size=len(_UMT5_SPECIALS) + len(_WORDS),
+            d_model=width,
+            d_kv=16,
+            d_ff=64,
+            num_layers=2,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=16,
+        )
+    ).eval()
+
+
+def _tiny_wan_transformer(in_channels: int, text_width: int) -> Any:
+    torch.manual_seed(0)
+    return diffusers().WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=in_channels,
+        out_channels=16,
+        text_dim=text_width,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+    )
+
+
+def build_wan_text(folder: Path) -> None:
+    """Wan text-to-video (Wan2.2 T2V layout): ``WanPipeline``, UMT5, Wan VAE, transformer."""
+    dl = diffusers()
+    text_width = 32
+    pipeline = dl.WanPipeline(
+        tokenizer=umt5_style_tokenizer(max_length=32),
+        text_encoder=_tiny_umt5(text_width),
+        vae=_tiny_wan_vae(),
+        transformer=_tiny_wan_transformer(in_channels=16, text_width=text_width),
+        scheduler=dl.FlowMatchEulerDiscreteScheduler(shift=5.0),
+    )
+    pipeline.save_pretrained(folder)
+    _write_marker(folder, "wan")
+
+
+def build_wan_image(folder: Path) -> None:
+    """Wan image-to-video (Wan2.2 I2V layout, no CLIP encoder): image and first+last frame."""
+    dl = diffusers()
+    text_width = 32
+    pipeline = dl.WanImageToVideoPipeline(
+        tokenizer=umt5_style_tokenizer(max_length=32),
+        text_encoder=_tiny_umt5(text_width),
+        vae=_tiny_wan_vae(),
+        # noise latents + (frame mask + conditioning latents)
+        transformer=_tiny_wan_transformer(in_channels=16 + 4 + 16, text_width=text_width),
+        scheduler=dl.FlowMatchEulerDiscreteScheduler(shift=5.0),
+    )
+    pipeline.save_pretrained(folder)
+    _write_marker(folder, "wan")
+
+
 def _clear_staging_paths(folder: Path) -> None:
     """Drop the staging path that ``save_pretrained`` records for each modular component.
 
@@ -375,4 +460,7 @@ def _clear_staging_paths(folder: Path) -> None:
 _BUILDERS: dict[EngineFamily, Callable[[Path], None]] = {
     "ltx2": build_ltx2,
     "wan_animate": build_wan_animate_2,
+    # A tiny "wan" checkpoint is an image-to-video one (image and first+last frame); tests
+    # build the text-to-video one with build_wan_text.
+    "wan": build_wan_image,
 }

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from PIL import Image
 
 from reelserve.core.errors import GenerationFailed
 from reelserve.core.render import Frames, Mode, ProgressFn, RenderJob, Rendition, describe
+from reelserve.engines.acceleration import accelerate
 from reelserve.engines.failures import pipeline_failures
 from reelserve.engines.libraries import diffusers
 from reelserve.engines.profiles import QUALITIES, EngineSpec, Sampling
@@ -44,6 +46,13 @@ from reelserve.engines.sizing import (
     segment_count,
     target_frames,
     to_uint8_frames,
+)
+from reelserve.engines.warmup import (
+    WARM_UP_STEPS,
+    ignore_progress,
+    should_render,
+    warm_up_job,
+    warm_up_qualities,
 )
 
 log = logging.getLogger(__name__)
@@ -109,12 +118,33 @@ class WanAnimateEngine:
             self._loaded = None
             self._pipelines = {}
 
+    def warm_up(self, render: bool | None = None) -> None:
+        """Load the pipelines, then render one step per quality at the real shape.
+
+        The renders (on by default only on a GPU, see ``reelserve.engines.warmup``) compile
+        the blocks and their flex-attention masks now instead of in the first job.
+        """
+        self.warm()
+        if not should_render(render, self._resident()._execution_device):
+            return
+        for quality in warm_up_qualities(self.spec.quality):
+            started = time.perf_counter()
+            # Every segment has the same shape, so one segment compiles what a clip needs.
+            job = replace(warm_up_job(Mode.MOTION, quality), num_frames=self.spec.segment_frames)
+            self._render(job, ignore_progress, steps=WARM_UP_STEPS)
+            log.info(
+                "%s warmed up %s in %.1f s", self.label, quality, time.perf_counter() - started
+            )
+
     def denoiser(self) -> torch.nn.Module:
         """The resident transformer (loaded if needed), shared by every quality."""
         transformer: torch.nn.Module = self._resident().transformer
         return transformer
 
     def render(self, job: RenderJob, progress: ProgressFn) -> Rendition:
+        return self._render(job, progress)
+
+    def _render(self, job: RenderJob, progress: ProgressFn, steps: int | None = None) -> Rendition:
         stages = StageProgress(progress)
         stages.started()
         if job.mode not in self.modes:
@@ -132,7 +162,9 @@ class WanAnimateEngine:
             driving = _driving_frames(reference, job.reference_fps, plan)
             if job.character_orientation == "image":
                 driving[0] = character
-            video = self._run(pipe, job, character, driving, plan, sampling, seed, stages)
+            video = self._run(
+                pipe, job, character, driving, plan, steps or sampling.steps, seed, stages
+            )
             frames = crop_to_target(to_uint8_frames(video[: plan.frames]), plan.geometry)
         stages.finished()
         return Rendition(frames=frames, fps=plan.fps)
@@ -156,14 +188,14 @@ class WanAnimateEngine:
         character: Image.Image,
         driving: list[Image.Image],
         plan: _Plan,
-        sampling: Sampling,
+        steps: int,
         seed: int,
         stages: StageProgress,
     ) -> Any:
         geometry = plan.geometry
         branches = 2 if pipe.requires_unconditional_embeds else 1
         segments = segment_count(plan.frames, self.spec.segment_frames, _SEGMENT_OVERLAP)
-        total_calls = segments * (1 + sampling.steps * branches)
+        total_calls = segments * (1 + steps * branches)
         calls = 0
 
         def before_transformer(module: torch.nn.Module, args: Any) -> None:
@@ -173,7 +205,8 @@ class WanAnimateEngine:
 
         hook = pipe.transformer.register_forward_pre_hook(before_transformer)
         try:
-            with _compile_free_on_cpu(pipe.device), _quiet_logger(_BLOCK_LOGGER):
+            # Where it computes, not where offloaded weights rest between calls.
+            with _compile_free_on_cpu(pipe._execution_device), _quiet_logger(_BLOCK_LOGGER):
                 videos = pipe(
                     prompt=job.prompt,
                     negative_prompt=job.negative_prompt,
@@ -186,7 +219,7 @@ class WanAnimateEngine:
                     width=geometry.box_width + 1,
                     segment_frame_length=self.spec.segment_frames,
                     prev_segment_conditioning_frames=_SEGMENT_OVERLAP,
-                    num_inference_steps=sampling.steps,
+                    num_inference_steps=steps,
                     max_sequence_length=int(pipe.transformer.config.text_len),
                     generator=seeded_generator(seed),
                     output_type="np",
@@ -223,10 +256,15 @@ class WanAnimateEngine:
         configure_torch()
         device = pick_device()
         dtype = pick_dtype(device, self.spec.gpu_dtype)
+        pipe = self._open_pipeline(dtype)
+        applied = accelerate(pipe, self.spec.memory, self.spec.speed, str(device))
+        log.info("loaded %s from %s (%s, %s)", self.label, self.folder, dtype, applied)
+        return pipe
+
+    def _open_pipeline(self, dtype: torch.dtype) -> Any:
+        """The modular pipeline with the checkpoint's weights, not yet placed."""
         pipe = diffusers().ModularPipeline.from_pretrained(str(self.folder), local_files_only=True)
         pipe.load_components(dtype=dtype)
-        pipe.to(device)
-        log.info("loaded %s from %s on %s (%s)", self.label, self.folder, device, dtype)
         return pipe
 
 
