@@ -14,6 +14,7 @@ import typer
 
 from reelserve.cli import remote
 from reelserve.cli.exits import EPILOG
+from reelserve.cli.models_cmd import models_app
 
 if TYPE_CHECKING:
     from reelserve.cli.embedded import FirstStart
@@ -42,6 +43,7 @@ credits_app.callback()(remote.credits_balance)
 app.add_typer(credits_app, name="credits", rich_help_panel=CLIENT)
 app.add_typer(keys_app, name="keys", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
+app.add_typer(models_app, name="models", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,
