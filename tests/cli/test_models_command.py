@@ -146,3 +146,9 @@ def test_an_invalid_profile_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "profile bad: modes.text-to-video.steps: must be a positive integer" in result.stderr
 
+
+def test_a_worker_with_an_invalid_profile_stops_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[modes.text-to-video]\nfamily = "ltx2"\nsteps = 1\n')
+    result = run("worker", "--profile", "bad.toml", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "profile bad: modes.text-to-video.standard.checkpoint: is required" in result.stderr

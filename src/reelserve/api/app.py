@@ -12,7 +12,9 @@ from reelserve.api import errors, openapi, playground
 from reelserve.api.context import API_PREFIX, ApiContext
 from reelserve.api.routes import credits, files, generations, health
 from reelserve.blobs import LocalBlobs, UrlSigning
+from reelserve.core.capabilities import LiveWorker, unserved_reason
 from reelserve.core.spec import MediaLimits
+from reelserve.models.registry import REGISTRY
 from reelserve.services.submit import SubmitPolicy, Submitter
 from reelserve.settings import Settings
 from reelserve.store import SqlStore, current_revision, head_revision
@@ -38,6 +40,16 @@ def inspect_upload(
         )
     image = probe_image(path, field=field, max_bytes=limits.image_max_bytes)
     return {"jpeg": "jpg"}.get(image.format, image.format), None
+
+
+def unserved_models(workers: list[LiveWorker]) -> dict[str, str]:
+    """Each model no live worker serves, with why (as the workers said) where known."""
+    served = {model for worker in workers for model in worker.models}
+    return {
+        route: unserved_reason(route, spec.modes, workers) or "no worker serves it"
+        for route, spec in sorted(REGISTRY.items())
+        if route not in served
+    }
 
 
 def _made(folder: Path) -> Path:
@@ -90,6 +102,7 @@ def create_app(
             return report
         served = store.served_models(settings.worker_fresh_s)
         report["models"] = {model: info for model, info in sorted(served.items())}
+        report["unserved"] = unserved_models(store.live_workers(settings.worker_fresh_s))
         report["profile"] = settings.profile
         random = sorted(
             {str(info.get("profile")) for info in served.values() if info.get("random_weights")}

@@ -7,8 +7,9 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reelserve.blobs import LocalBlobs
 from reelserve.core.ledger import Bucket
@@ -40,16 +41,29 @@ def open_store(settings: Settings, *, migrate: bool = True, listen: bool = False
     return store
 
 
-def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
-    """The profile's engines and whether they carry random weights."""
+@dataclass(frozen=True)
+class LoadedEngines:
+    engines: dict[Mode, Engine]
+    random_weights: bool
+    # Published in the worker's registration (see core.capabilities): audio per mode, and
+    # the modes the profile names that cannot be served here, with why.
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+def load_engines(settings: Settings) -> LoadedEngines:
+    """The engines of the profile's modes whose weights are here (never downloads)."""
     if settings.profile == "fake":
         from reelserve.engines.fake import fake_engines
 
-        return dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True
-    from reelserve.engines import get_profile, open_engines
+        return LoadedEngines(dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True)
+    from reelserve.engines import get_profile, open_profile
 
-    engines = open_engines(settings.profile, settings.models_dir)
-    return dict(engines), get_profile(settings.profile).random_weights
+    opened = open_profile(get_profile(settings.profile), settings.models_dir)
+    capabilities = {
+        "audio": opened.profile.audio_table(),
+        "missing": {mode.value: reason for mode, reason in opened.missing.items()},
+    }
+    return LoadedEngines(opened.engines, opened.profile.random_weights, capabilities)
 
 
 def build_worker(
@@ -57,6 +71,7 @@ def build_worker(
     store: SqlStore,
     engines: dict[Mode, Engine],
     random_weights: bool,
+    capabilities: dict[str, Any] | None = None,
 ) -> Worker:
     blobs: Blobs = LocalBlobs(settings.blobs_dir)
 
@@ -88,6 +103,7 @@ def build_worker(
             profile=settings.profile,
             random_weights=random_weights,
             scratch_dir=settings.data_dir / "tmp",
+            capabilities=capabilities or {},
         ),
         wakeups=store.wakeups,
     )

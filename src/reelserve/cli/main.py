@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +18,7 @@ from reelserve.cli.exits import EPILOG
 from reelserve.cli.models_cmd import models_app
 
 if TYPE_CHECKING:
-    from reelserve.cli.embedded import FirstStart
+    from reelserve.cli.embedded import FirstStart, LoadedEngines
     from reelserve.settings import Settings
     from reelserve.store import SqlStore
 
@@ -99,6 +100,17 @@ def _banner(
         )
 
 
+def _engines(load: Callable[[Settings], LoadedEngines], settings: Settings) -> LoadedEngines:
+    """The profile's engines; an invalid profile is a start-up error naming the key."""
+    from reelserve.engines import ProfileError
+
+    try:
+        return load(settings)
+    except ProfileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command(rich_help_panel=SERVER)
 def serve(
     data_dir: DataDir = None,
@@ -124,8 +136,11 @@ def serve(
     the_worker = None
     random_weights = False
     if worker:
-        engines, random_weights = load_engines(settings)
-        the_worker = build_worker(settings, store, engines, random_weights)
+        loaded = _engines(load_engines, settings)
+        random_weights = loaded.random_weights
+        the_worker = build_worker(
+            settings, store, loaded.engines, random_weights, loaded.capabilities
+        )
     api = create_app(settings, store=store)
     with background(store, settings, the_worker):
         _banner(first, settings.host, settings.port, settings.profile, random_weights)
@@ -155,8 +170,10 @@ def worker_command(
     _logging(log_level)
     settings = _settings(data_dir, database_url, profile=profile)
     store = open_store(settings, listen=True)
-    engines, random_weights = load_engines(settings)
-    the_worker = build_worker(settings, store, engines, random_weights)
+    loaded = _engines(load_engines, settings)
+    the_worker = build_worker(
+        settings, store, loaded.engines, loaded.random_weights, loaded.capabilities
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
