@@ -183,11 +183,7 @@ def _pull_hub(checkpoint: Checkpoint, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         index_name, index = _fetch_index(hub, checkpoint, folder)
-        patterns = list(INDEX_FILES) + [
-            f"{subfolder}/{pattern}"
-            for subfolder in _component_folders(index)
-            for pattern in _COMPONENT_FILES
-        ]
+        patterns = allow_patterns(index)
         # Resumable: files already complete in ``folder`` are skipped, partial ones continued.
         hub.snapshot_download(
             checkpoint.hub,
@@ -200,7 +196,7 @@ def _pull_hub(checkpoint: Checkpoint, folder: Path) -> None:
     except Exception as exc:
         raise WeightsError(f"{checkpoint}: download failed: {type(exc).__name__}: {exc}") from exc
     if index_name == "modular_model_index.json":
-        _localise_modular_index(checkpoint, folder / index_name)
+        localise_modular_index(checkpoint, folder / index_name)
     marker = {
         "hub": checkpoint.hub,
         "revision": checkpoint.revision,
@@ -236,11 +232,16 @@ def _components(index: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str
         yield name, str(library), str(class_name), spec
 
 
-def _component_folders(index: dict[str, Any]) -> list[str]:
-    return [spec.get("subfolder") or name for name, _lib, _cls, spec in _components(index)]
+def allow_patterns(index: dict[str, Any]) -> list[str]:
+    """The files to fetch for a pipeline index: the index and each component's folder."""
+    folders = [spec.get("subfolder") or name for name, _lib, _cls, spec in _components(index)]
+    return [
+        *INDEX_FILES,
+        *(f"{folder}/{pattern}" for folder in folders for pattern in _COMPONENT_FILES),
+    ]
 
 
-def _localise_modular_index(checkpoint: Checkpoint, index_path: Path) -> None:
+def localise_modular_index(checkpoint: Checkpoint, index_path: Path) -> None:
     """Point every component of a pulled modular index at the local folder.
 
     The hub's index names the repository (sometimes a pinned pull-request revision) for each
