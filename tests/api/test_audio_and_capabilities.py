@@ -7,6 +7,7 @@ silent like the Wan models. Everything else is the real app, store, worker and M
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,59 @@ def test_keep_original_sound_false_drops_the_track(service: Service, tmp_path: P
     done = _motion(service, keep_original_sound=False)
     assert done["data"]["video"]["has_audio"] is False
     assert not probe_output(download(service, done, tmp_path / "m.mp4")).has_audio
+
+
+def _short_mono_reference(path: Path, seconds: float, audio_seconds: float, rate: int) -> None:
+    """A clip whose mono sound (660 Hz) stops long before its picture does."""
+    fps = 24
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = container.add_stream("aac", rate=rate)
+        audio.codec_context.layout = "mono"
+        for index in range(round(seconds * fps)):
+            pixels = np.full((240, 320, 3), (index * 7) % 255, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        t = np.arange(round(audio_seconds * rate)) / rate
+        wave = (0.5 * np.sin(2 * np.pi * 660.0 * t)).astype(np.float32)[None, :]
+        for start in range(0, wave.shape[1], 1024):
+            chunk = np.ascontiguousarray(wave[:, start : start + 1024])
+            sound = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            sound.sample_rate, sound.pts, sound.time_base = rate, start, Fraction(1, rate)
+            container.mux(audio.encode(sound))
+        container.mux(audio.encode(None))
+
+
+def test_a_short_mono_reference_track_is_resampled_upmixed_and_padded(
+    service: Service, tmp_path: Path
+) -> None:
+    reference = tmp_path / "short-sound.mp4"
+    _short_mono_reference(reference, seconds=3.2, audio_seconds=1.0, rate=22_050)
+    with LANDSCAPE_PNG.open("rb") as image, reference.open("rb") as video:
+        response = service.client.post(
+            f"/api/v1/generation/{MOTION_MODEL}",
+            headers=service.auth,
+            files={"image_url": ("c.png", image), "video_url": ("ref.mp4", video)},
+        )
+    assert response.status_code == 200, response.text
+    done = service.wait(response.json()["id"])
+    assert done["status"] == "COMPLETED", done
+    path = download(service, done, tmp_path / "out.mp4")
+    info = probe_output(path)
+    assert abs(info.duration - 3.2) < 0.05
+    assert (info.audio_channels, info.audio_sample_rate) == (2, 48_000)
+    track = read_audio(path)
+    assert track is not None
+    pcm, rate = track
+    assert abs(pcm.shape[1] / rate - info.duration) < 0.03
+    np.testing.assert_allclose(pcm[0], pcm[1], atol=0.01)  # mono copied to both sides
+    sounding, padded = pcm[:, : int(0.9 * rate)], pcm[:, int(1.2 * rate) :]
+    assert abs(_dominant_hz(sounding, rate) - 660.0) < 5.0
+    assert float(np.sqrt(np.mean(sounding**2))) > 0.1
+    assert float(np.abs(padded).max()) < 0.01
 
 
 def _remote(store: SqlStore, worker_id: str, models: list[str], info: dict[str, Any]) -> None:
