@@ -60,8 +60,9 @@ def test_a_worker_serves_only_the_modes_whose_weights_are_present(
     assert set(loaded.engines) == {Mode.MOTION}
     missing = loaded.capabilities["missing"]
     assert set(missing) == {"text-to-video", "image-to-video", "first-last-frame"}
-    assert "checkpoint owner/ltx is not in" in missing["text-to-video"]
-    assert "reelserve models pull" in missing["text-to-video"]
+    assert missing["text-to-video"] == (
+        f"owner/ltx not pulled into {tmp_path / 'm'}; run `reelserve models pull {partial_profile}`"
+    )
 
     worker = build_worker(
         conf, sqlite_store, loaded.engines, loaded.random_weights, loaded.capabilities
@@ -76,7 +77,7 @@ def test_a_worker_serves_only_the_modes_whose_weights_are_present(
         ready = client.get("/readyz").json()
         assert set(ready["models"]) == {MOTION_MODEL}
         assert ready["models"][MOTION_MODEL]["missing"] == missing
-        assert "cannot serve text-to-video (checkpoint owner/ltx" in ready["unserved"][MODEL]
+        assert "cannot serve text-to-video (owner/ltx not pulled" in ready["unserved"][MODEL]
 
         from reelserve.services.keys import create_key
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from reelserve.core.render import Engine, Mode
 from reelserve.engines.profile_files import ProfileError, builtin_names, load_profile
-from reelserve.engines.profiles import EngineSpec, Profile
+from reelserve.engines.profiles import EngineSpec, ModeSpec, Profile
 from reelserve.engines.weights import (
     ENGINE_CLASSES,
     checkpoint_folder,
@@ -81,11 +81,10 @@ def open_profile(profile: Profile, models_dir: Path) -> OpenedEngines:
     opened = OpenedEngines(profile)
     shared: dict[EngineSpec, Engine] = {}
     for mode, mode_spec in profile.modes.items():
-        checked = (_unavailable(profile, spec, models_dir) for spec in mode_spec.specs())
-        problems = [problem for problem in checked if problem]
-        if problems:
-            opened.missing[mode] = "; ".join(problems)
-            log.warning("profile %s: %s not served: %s", profile.name, mode.value, problems[0])
+        problem = _unavailable(profile, mode_spec, models_dir)
+        if problem is not None:
+            opened.missing[mode] = problem
+            log.warning("profile %s: %s not served: %s", profile.name, mode.value, problem)
             continue
         split = mode_spec.standard != mode_spec.pro
         engines = []
@@ -104,16 +103,30 @@ def open_profile(profile: Profile, models_dir: Path) -> OpenedEngines:
     return opened
 
 
-def _unavailable(profile: Profile, spec: EngineSpec, models_dir: Path) -> str | None:
-    reason = engine_unavailable(spec.family)
-    if reason is not None:
-        return reason
-    if spec.checkpoint.tiny is not None:
-        from reelserve.engines.tiny import ensure_tiny_checkpoint
+def _unavailable(profile: Profile, mode_spec: ModeSpec, models_dir: Path) -> str | None:
+    """Why the mode cannot be served here (engine not installed, weights absent), or None.
+    Tiny checkpoints are built on the spot."""
+    problems: list[str] = []
+    absent: list[str] = []
+    for spec in mode_spec.specs():
+        reason = engine_unavailable(spec.family)
+        if reason is not None:
+            problems.append(reason)
+        elif spec.checkpoint.tiny is not None:
+            from reelserve.engines.tiny import ensure_tiny_checkpoint
 
-        ensure_tiny_checkpoint(spec.family, checkpoint_folder(models_dir, spec.checkpoint))
-        return None
-    return missing_reason(profile, spec.checkpoint, models_dir)
+            ensure_tiny_checkpoint(spec.family, checkpoint_folder(models_dir, spec.checkpoint))
+        elif spec.checkpoint.hub is not None:
+            if missing_reason(profile, spec.checkpoint, models_dir) is not None:
+                absent.append(str(spec.checkpoint))
+        else:
+            problems.extend(filter(None, [missing_reason(profile, spec.checkpoint, models_dir)]))
+    if absent:
+        problems.append(
+            f"{' and '.join(absent)} not pulled into {models_dir}; "
+            f"run `reelserve models pull {profile.source or profile.name}`"
+        )
+    return "; ".join(dict.fromkeys(problems)) or None
 
 
 def _open_engine(profile: Profile, spec: EngineSpec, models_dir: Path, suffix: str) -> Engine:
