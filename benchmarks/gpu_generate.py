@@ -43,16 +43,17 @@ from typing import Any
 import torch
 
 from reelserve.core.render import Mode, RenderJob
+from reelserve.engines import get_profile
 from reelserve.engines.fullsize import build_full_size, parameter_count
 from reelserve.engines.libraries import diffusers
 from reelserve.engines.ltx2 import LTX2Engine
 from reelserve.engines.profiles import (
+    Checkpoint,
     EngineFamily,
     EngineSpec,
     QualityTable,
     RenderSize,
     Sampling,
-    get_profile,
 )
 from reelserve.engines.sizing import segment_count
 from reelserve.engines.speed import MemoryMode, SpeedOptions
@@ -112,7 +113,7 @@ DEFAULT_SETTINGS: dict[EngineFamily, Setting] = {
 def reelserve_setting(family: EngineFamily, profile: str | None) -> Setting:
     """The named profile's options for ``family``, else :data:`DEFAULT_SETTINGS`."""
     if profile is not None:
-        for spec in get_profile(profile).engines.values():
+        for spec in get_profile(profile).specs():
             if spec.family == family:
                 return spec.memory, spec.speed
     return DEFAULT_SETTINGS[family]
@@ -173,7 +174,7 @@ def bench_spec(family: EngineFamily, tiny: bool, setting: Setting) -> EngineSpec
     memory, speed = setting
     return EngineSpec(
         family=family,
-        checkpoint="(in memory)",
+        checkpoint=Checkpoint(path=Path("(in memory)")),
         quality=QualityTable(standard=sampling, pro=sampling),
         render_size=RenderSize(long_side=64, frames=17) if tiny else RenderSize(),
         segment_frames=SEGMENT_FRAMES["tiny" if tiny else "full"],

@@ -62,6 +62,20 @@ class Process:
                 self.kill()
 
 
+def spawn(root: Path, name: str, args: list[str], env: Mapping[str, str]) -> Process:
+    """Start ``python -m reelserve ARGS`` with ``env`` over ours; output in ``root/name.log``."""
+    log = root / f"{name}.log"
+    with log.open("w") as handle:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "reelserve", *args],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return Process(name, popen, log)
+
+
 @dataclass
 class Deployment:
     """A server and its workers sharing one data folder (and maybe a PostgreSQL URL)."""
@@ -77,16 +91,8 @@ class Deployment:
         return f"http://127.0.0.1:{self.port}/api/v1"
 
     def _spawn(self, name: str, args: list[str], extra_env: Mapping[str, str]) -> Process:
-        log = self.root / f"{name}-{len(self.processes)}.log"
-        with log.open("w") as handle:  # the child keeps its own copy of the descriptor
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "reelserve", *args],
-                env={**os.environ, **self.env, **extra_env},
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        process = Process(name, popen, log)
+        log_name = f"{name}-{len(self.processes)}"
+        process = spawn(self.root, log_name, args, {**self.env, **extra_env})
         self.processes.append(process)
         return process
 

@@ -86,13 +86,18 @@ def make_service(settings: Settings, sqlite_store: SqlStore) -> Iterator[Service
         seconds_per_step: float = 0.0,
         credits: int = 1000,
         register_remote_worker: bool = True,
+        sound: bool = True,
+        capabilities: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> Service:
         conf = Settings(**{**settings.__dict__, **overrides})
-        engine = FakeEngine(steps=steps, seconds_per_step=seconds_per_step) if worker else None
+        engine = None
+        if worker:
+            engine = FakeEngine(steps=steps, seconds_per_step=seconds_per_step, sound=sound)
         the_worker = None
         if engine is not None:
-            the_worker = build_worker(conf, sqlite_store, {m: engine for m in Mode}, True)
+            engines = {m: engine for m in Mode}
+            the_worker = build_worker(conf, sqlite_store, engines, True, capabilities=capabilities)
         elif register_remote_worker:
             # Stands for a worker on another host: the API only needs it registered.
             sqlite_store.register_worker(

@@ -73,7 +73,7 @@ class Server:
 def server(settings: Settings, sqlite_store: SqlStore) -> Iterator[Server]:
     engine = FakeEngine(steps=2)
     metrics = build_metrics(sqlite_store)
-    worker = build_worker(settings, sqlite_store, {m: engine for m in Mode}, True, metrics)
+    worker = build_worker(settings, sqlite_store, {m: engine for m in Mode}, True, metrics=metrics)
     app = create_app(settings, store=sqlite_store, prometheus=metrics)
     with background(sqlite_store, settings, worker, metrics):
         deadline = time.monotonic() + 5

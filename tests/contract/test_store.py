@@ -326,6 +326,19 @@ def test_workers_register_and_age_out(store: SqlStore) -> None:
     assert store.served_models(60) == {}
 
 
+def test_live_workers_are_every_fresh_registration_oldest_first(store: SqlStore) -> None:
+    missing = {"missing": {"text-to-video": "no weights"}}
+    store.register_worker("wrk_1", "gpu0", ["other/model"], {"profile": "ltx2", **missing})
+    time.sleep(0.01)
+    store.register_worker("wrk_2", "gpu1", [], {"profile": "wan"})
+    live = store.live_workers(60)
+    assert [(w.name, w.models) for w in live] == [("gpu0", ["other/model"]), ("gpu1", [])]
+    assert live[0].info == {"profile": "ltx2", **missing}
+    time.sleep(0.4)
+    store.touch_worker("wrk_2")
+    assert [w.name for w in store.live_workers(0.3)] == ["gpu1"]
+
+
 def test_a_busy_worker_stays_present_through_its_heartbeats(store: SqlStore) -> None:
     ws = funded(store, permanent=100)
     store.register_worker("wrk_1", "gpu0", [MODEL], {})

@@ -12,7 +12,7 @@ from reelserve.core.errors import GenerationFailed, JobCanceled
 from reelserve.core.render import Mode
 from reelserve.engines import available_profiles, get_profile
 from reelserve.engines.failures import pipeline_failures
-from reelserve.engines.profiles import TINY
+from reelserve.engines.profiles import Profile
 from reelserve.engines.progress import StageProgress
 from reelserve.engines.sizing import (
     Geometry,
@@ -35,23 +35,31 @@ def test_importing_the_package_loads_no_model_library() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_tiny_is_the_only_profile_and_says_it_is_noise() -> None:
-    assert available_profiles() == ["tiny"]
-    profile = get_profile("tiny")
-    assert profile.random_weights
-    assert "random weights" in profile.label
-    assert set(profile.engines) == set(Mode)
+@pytest.fixture(scope="module")
+def tiny() -> Profile:
+    return get_profile("tiny")
 
 
-def test_modes_of_one_family_share_a_spec() -> None:
-    specs = TINY.engines
-    assert specs[Mode.TEXT] == specs[Mode.IMAGE] == specs[Mode.FIRST_LAST]
-    assert specs[Mode.TEXT].family == "ltx2"
-    assert specs[Mode.MOTION].family == "wan_animate"
+def test_the_built_in_profiles_and_tiny_says_it_is_noise(tiny: Profile) -> None:
+    assert available_profiles() == ["ltx2", "tiny", "wan"]
+    assert tiny.random_weights
+    assert "random weights" in tiny.label
+    assert set(tiny.modes) == set(Mode)
+    assert not get_profile("ltx2").random_weights
 
 
-def test_quality_picks_a_sampling_row() -> None:
-    quality = TINY.engines[Mode.TEXT].quality
+def test_modes_of_one_family_share_a_spec(tiny: Profile) -> None:
+    modes = tiny.modes
+    assert modes[Mode.TEXT] == modes[Mode.IMAGE] == modes[Mode.FIRST_LAST]
+    # One checkpoint for both qualities: one spec, so one engine and one copy of the weights.
+    assert modes[Mode.TEXT].standard == modes[Mode.TEXT].pro
+    assert modes[Mode.TEXT].standard.family == "ltx2"
+    assert modes[Mode.MOTION].standard.family == "wan_animate"
+    assert len(tiny.specs()) == 2
+
+
+def test_quality_picks_a_sampling_row(tiny: Profile) -> None:
+    quality = tiny.modes[Mode.TEXT].standard.quality
     assert quality.for_quality("pro") is quality.pro
     assert quality.for_quality("standard") is quality.standard
     assert quality.pro.steps > quality.standard.steps

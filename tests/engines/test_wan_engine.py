@@ -14,10 +14,16 @@ import torch
 
 from reelserve.core.errors import GenerationFailed
 from reelserve.core.render import Mode
-from reelserve.engines import _ENGINE_CLASSES
-from reelserve.engines.profiles import EngineSpec, QualityTable, RenderSize, Sampling
+from reelserve.engines.profiles import (
+    Checkpoint,
+    EngineSpec,
+    QualityTable,
+    RenderSize,
+    Sampling,
+)
 from reelserve.engines.tiny import build_wan_text, ensure_tiny_checkpoint, publish_atomically
 from reelserve.engines.wan import WanEngine, checkpoint_modes
+from reelserve.engines.weights import ENGINE_CLASSES
 from tests.engines.engine_testkit import (
     ProgressLog,
     assert_well_formed_progress,
@@ -27,7 +33,7 @@ from tests.engines.engine_testkit import (
 
 SPEC = EngineSpec(
     family="wan",
-    checkpoint="wan",
+    checkpoint=Checkpoint(tiny="wan"),
     quality=QualityTable(
         standard=Sampling(steps=2, guidance_scale=1.0, distilled=True),
         pro=Sampling(steps=3, guidance_scale=4.0),
@@ -49,7 +55,7 @@ def image_engine(tmp_path_factory: pytest.TempPathFactory) -> WanEngine:
 
 
 def test_the_wan_family_is_registered() -> None:
-    module_name, class_name = _ENGINE_CLASSES["wan"]
+    module_name, class_name = ENGINE_CLASSES["wan"]
     assert getattr(importlib.import_module(module_name), class_name) is WanEngine
 
 

@@ -24,17 +24,18 @@ import torch
 
 from reelserve.core.errors import JobCanceled
 from reelserve.core.render import Engine, Mode, ProgressFn, RenderJob, Rendition
+from reelserve.engines import get_profile
 from reelserve.engines.ltx2 import LTX2Engine
-from reelserve.engines.profiles import TINY
 from reelserve.engines.tiny import ensure_tiny_checkpoint
+from reelserve.engines.weights import checkpoint_folder
 
 STEP_DELAY_S = 0.3
 HUNG_STEP_S = 60.0
 
 
 def tiny_ltx2_engine(models_dir: Path) -> LTX2Engine:
-    spec = TINY.engines[Mode.TEXT]
-    folder = ensure_tiny_checkpoint("ltx2", Path(models_dir) / "tiny" / spec.checkpoint)
+    spec = get_profile("tiny").modes[Mode.TEXT].standard
+    folder = ensure_tiny_checkpoint("ltx2", checkpoint_folder(Path(models_dir), spec.checkpoint))
     return LTX2Engine(name="tiny/ltx2", spec=spec, folder=folder, random_weights=True)
 
 

@@ -183,7 +183,7 @@ def test_a_child_that_cannot_open_its_engines_fails_the_start(tmp_path: Path) ->
     )
     supervisor = EngineSupervisor(factory, EngineProcessConfig(scratch_dir=tmp_path))
 
-    with pytest.raises(EngineStartFailed, match="unknown engine profile 'no-such'"):
+    with pytest.raises(EngineStartFailed, match="profile no-such: unknown engine profile"):
         supervisor.start()
 
     supervisor.close()

@@ -122,9 +122,10 @@ def test_a_motion_job_sends_its_reference_video_as_a_file(tmp_path: Path) -> Non
     [
         ("tiny", "auto", False),
         ("fake", "auto", False),
-        ("ltx2-h100", "auto", True),
+        ("ltx2", "auto", True),
+        ("wan", "auto", True),
         ("tiny", "child", True),
-        ("ltx2-h100", "inline", False),
+        ("ltx2", "inline", False),
     ],
 )
 def test_where_engines_run(profile: str, choice: str, child: bool) -> None:

@@ -66,10 +66,16 @@ def serve(
 
     def start(**overrides: Any) -> Served:
         conf = replace(settings, engine_process="child", models_path=models_dir, **overrides)
-        engines, random_weights = load_engines(conf)
-        text_engine = engines[Mode.TEXT]
+        loaded = load_engines(conf)
+        text_engine = loaded.engines[Mode.TEXT]
         assert isinstance(text_engine, ChildEngine)
-        worker = build_worker(conf, sqlite_store, engines, random_weights)
+        worker = build_worker(
+            conf,
+            sqlite_store,
+            loaded.engines,
+            loaded.random_weights,
+            capabilities=loaded.capabilities,
+        )
         assert MODEL in worker.models
         key = create_key(sqlite_store, "acme")
         sqlite_store.grant(sqlite_store.ensure_workspace("acme").id, Bucket.PERMANENT, 1000)

@@ -15,6 +15,7 @@ from reelserve.api.http_metrics import HttpMetricsMiddleware
 from reelserve.api.request_id import RequestIdMiddleware
 from reelserve.api.routes import credits, files, generations, health, internal, metrics
 from reelserve.blobs import FileLinks, UrlSigning, open_blobs
+from reelserve.core.capabilities import LiveWorker, unserved_reason
 from reelserve.core.spec import MediaLimits
 from reelserve.models.registry import REGISTRY
 from reelserve.observability.prometheus import PrometheusMetrics, from_environment
@@ -44,6 +45,16 @@ def inspect_upload(
         )
     image = probe_image(path, field=field, max_bytes=limits.image_max_bytes)
     return {"jpeg": "jpg"}.get(image.format, image.format), None
+
+
+def unserved_models(workers: list[LiveWorker]) -> dict[str, str]:
+    """Each model no live worker serves, with why (as the workers said) where known."""
+    served = {model for worker in workers for model in worker.models}
+    return {
+        route: unserved_reason(route, spec.modes, workers) or "no worker serves it"
+        for route, spec in sorted(REGISTRY.items())
+        if route not in served
+    }
 
 
 def _made(folder: Path) -> Path:
@@ -102,6 +113,7 @@ def create_app(
             return report
         served = store.served_models(settings.worker_fresh_s)
         report["models"] = {model: info for model, info in sorted(served.items())}
+        report["unserved"] = unserved_models(store.live_workers(settings.worker_fresh_s))
         report["profile"] = settings.profile
         random = sorted(
             {str(info.get("profile")) for info in served.values() if info.get("random_weights")}

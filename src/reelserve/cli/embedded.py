@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reelserve.blobs import open_blobs
 from reelserve.cli.webhook_delivery import build_deliverer
@@ -30,6 +30,7 @@ from reelserve.worker.inputs import FetchPolicy
 from reelserve.worker.runner import OutputStore, Worker, WorkerConfig
 
 if TYPE_CHECKING:
+    from reelserve.engines.profiles import Profile
     from reelserve.observability.prometheus import PrometheusMetrics
 
 log = logging.getLogger("reelserve")
@@ -49,21 +50,50 @@ def open_store(settings: Settings, *, migrate: bool = True, listen: bool = False
     return store
 
 
-def load_engines(settings: Settings) -> tuple[dict[Mode, Engine], bool]:
-    """The profile's engines and whether they carry random weights."""
+@dataclass(frozen=True)
+class LoadedEngines:
+    engines: dict[Mode, Engine]
+    random_weights: bool
+    # Published in the worker's registration (see core.capabilities): audio per mode, and
+    # the modes the profile names that cannot be served here, with why.
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+def load_engines(settings: Settings) -> LoadedEngines:
+    """The engines of the profile's modes whose weights are here (never downloads)."""
     from reelserve.cli.engine_host import engines_in_child, runs_in_child
 
     if runs_in_child(settings):
+        # The engine process opens the engines; what this worker can serve and with what
+        # sound is read here from the profile and the models folder, without loading models.
         engines, random_weights = engines_in_child(settings)
-        return dict(engines), random_weights
+        return LoadedEngines(dict(engines), random_weights, _capabilities(settings))
     if settings.profile == "fake":
         from reelserve.engines.fake import fake_engines
 
-        return dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True
-    from reelserve.engines import get_profile, open_engines
+        return LoadedEngines(dict(fake_engines(settings.fake_steps, settings.fake_step_s)), True)
+    from reelserve.engines import get_profile, open_profile
 
-    engines = open_engines(settings.profile, settings.models_dir)
-    return dict(engines), get_profile(settings.profile).random_weights
+    opened = open_profile(get_profile(settings.profile), settings.models_dir)
+    capabilities = _capability_table(opened.profile, opened.missing)
+    return LoadedEngines(opened.engines, opened.profile.random_weights, capabilities)
+
+
+def _capabilities(settings: Settings) -> dict[str, Any]:
+    """What a worker publishes of its profile: audio per mode, and the modes it lacks."""
+    if settings.profile == "fake":
+        return {}
+    from reelserve.engines import get_profile, unavailable_modes
+
+    profile = get_profile(settings.profile)
+    return _capability_table(profile, unavailable_modes(profile, settings.models_dir))
+
+
+def _capability_table(profile: Profile, missing: Mapping[Mode, str]) -> dict[str, Any]:
+    return {
+        "audio": profile.audio_table(),
+        "missing": {mode.value: reason for mode, reason in missing.items()},
+    }
 
 
 def build_worker(
@@ -71,7 +101,9 @@ def build_worker(
     store: SqlStore,
     engines: dict[Mode, Engine],
     random_weights: bool,
+    *,
     metrics: Metrics = NO_METRICS,
+    capabilities: dict[str, Any] | None = None,
 ) -> Worker:
     blobs = open_blobs(settings)
 
@@ -105,6 +137,7 @@ def build_worker(
             profile=settings.profile,
             random_weights=random_weights,
             scratch_dir=settings.data_dir / "tmp",
+            capabilities=capabilities or {},
         ),
         wakeups=store.wakeups,
     )

@@ -1,9 +1,10 @@
 """Where the worker's engines run: in the worker's own process or in a spawned engine process.
 
-``engine_process = "auto"`` keeps the ``tiny`` and ``fake`` profiles inline: their renders take
-a fraction of a second and spawning an engine process (a fresh interpreter importing torch
-and diffusers, then opening the engines) would add seconds to every start for no isolation
-worth having. Every other profile runs its engines in a child process.
+``engine_process = "auto"`` keeps the ``tiny`` and ``fake`` profiles (and any profile of tiny
+random-weight builds) inline: their renders take a fraction of a second and spawning an
+engine process (a fresh interpreter importing torch and diffusers, then opening the engines)
+would add seconds to every start for no isolation worth having. Every other profile runs its
+engines in a child process.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def runs_in_child(settings: Settings) -> bool:
             f"engine_process must be one of {', '.join(ENGINE_PROCESS_CHOICES)}, not {choice!r}"
         )
     if choice == "auto":
-        return settings.profile not in INLINE_BY_DEFAULT
+        if settings.profile in INLINE_BY_DEFAULT:
+            return False
+        from reelserve.engines import get_profile
+
+        # A profile of tiny random-weight builds (a test or CPU profile of one's own) renders
+        # in a fraction of a second, like ``tiny``: no engine process for it either.
+        return not get_profile(settings.profile).random_weights
     return choice == "child"
 
 

@@ -5,6 +5,7 @@ client side over the HTTP API (generate, status, cancel, list, credits; see
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,10 +14,11 @@ import typer
 
 from reelserve.cli import key_rotation, remote, webhooks, workspaces
 from reelserve.cli.exits import EPILOG
+from reelserve.cli.models_cmd import models_app
 from reelserve.cli.workers_cmd import workers_app
 
 if TYPE_CHECKING:
-    from reelserve.cli.embedded import FirstStart
+    from reelserve.cli.embedded import FirstStart, LoadedEngines
     from reelserve.settings import Settings
     from reelserve.store import SqlStore
 
@@ -46,6 +48,7 @@ app.add_typer(webhooks.app, name="webhooks", rich_help_panel=SERVER)
 app.add_typer(db_app, name="db", rich_help_panel=SERVER)
 app.add_typer(workers_app, name="workers", rich_help_panel=SERVER)
 app.add_typer(workspaces.app, name="workspaces", rich_help_panel=SERVER)
+app.add_typer(models_app, name="models", rich_help_panel=SERVER)
 
 DataDir = Annotated[
     Path | None,
@@ -128,6 +131,17 @@ def _banner(
         )
 
 
+def _engines(load: Callable[[Settings], LoadedEngines], settings: Settings) -> LoadedEngines:
+    """The profile's engines; an invalid profile is a start-up error naming the key."""
+    from reelserve.engines import ProfileError
+
+    try:
+        return load(settings)
+    except ProfileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command(rich_help_panel=SERVER)
 def serve(
     data_dir: DataDir = None,
@@ -171,8 +185,16 @@ def serve(
     the_worker = None
     random_weights = False
     if worker:
-        engines, random_weights = load_engines(settings)
-        the_worker = build_worker(settings, store, engines, random_weights, metrics)
+        loaded = _engines(load_engines, settings)
+        random_weights = loaded.random_weights
+        the_worker = build_worker(
+            settings,
+            store,
+            loaded.engines,
+            random_weights,
+            metrics=metrics,
+            capabilities=loaded.capabilities,
+        )
     api = create_app(settings, store=store, prometheus=metrics)
     with background(store, settings, the_worker, metrics):
         # With JSON logs on stderr the banner (and a first start's key) goes to stdout.
@@ -241,12 +263,19 @@ def worker_command(
         run_remote_worker(settings)
         return
     store = open_store(settings, listen=True)
-    engines, random_weights = load_engines(settings)
+    loaded = _engines(load_engines, settings)
     # Its counts reach /metrics only through a PROMETHEUS_MULTIPROC_DIR shared with the API
     # on this host; without one they would be seen by nobody.
     shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics = build_metrics(store) if shared else None
-    the_worker = build_worker(settings, store, engines, random_weights, metrics or NO_METRICS)
+    the_worker = build_worker(
+        settings,
+        store,
+        loaded.engines,
+        loaded.random_weights,
+        metrics=metrics or NO_METRICS,
+        capabilities=loaded.capabilities,
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

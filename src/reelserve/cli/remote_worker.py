@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from reelserve.cli.embedded import load_engines
 from reelserve.core.render import Engine, Mode
@@ -19,7 +21,10 @@ log = logging.getLogger("reelserve")
 
 
 def build_remote_worker(
-    settings: Settings, engines: dict[Mode, Engine], random_weights: bool
+    settings: Settings,
+    engines: dict[Mode, Engine],
+    random_weights: bool,
+    capabilities: Mapping[str, Any] | None = None,
 ) -> Worker:
     assert settings.api_url is not None
     assert settings.worker_token is not None
@@ -38,6 +43,7 @@ def build_remote_worker(
             profile=settings.profile,
             random_weights=random_weights,
             scratch_dir=settings.data_dir / "tmp",
+            capabilities=capabilities or {},
         ),
     )
 
@@ -46,8 +52,10 @@ def run_remote_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT (the claim being waited on ends first)."""
     # One line per heartbeat would drown the worker's own log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    engines, random_weights = load_engines(settings)
-    worker = build_remote_worker(settings, engines, random_weights)
+    loaded = load_engines(settings)
+    worker = build_remote_worker(
+        settings, loaded.engines, loaded.random_weights, loaded.capabilities
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

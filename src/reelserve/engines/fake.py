@@ -22,6 +22,8 @@ class FakeEngine:
     random_weights: bool = True
     fail_with: Exception | None = None
     renders: int = 0
+    # False: makes no sound even when asked, like the silent Wan models.
+    sound: bool = True
 
     def render(self, job: RenderJob, progress: ProgressFn) -> Rendition:
         self.renders += 1
@@ -40,7 +42,7 @@ class FakeEngine:
             shifted = np.roll(ramp, index * 3).astype(np.uint8)
             frames[index] = shifted[None, :, None]
         audio = None
-        if job.generate_audio:
+        if job.generate_audio and self.sound:
             t = np.arange(int(seconds * SAMPLE_RATE), dtype=np.float32) / SAMPLE_RATE
             audio = (0.2 * np.sin(2 * np.pi * 440.0 * t))[None, :].astype(np.float32)
         return Rendition(

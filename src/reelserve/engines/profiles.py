@@ -1,23 +1,56 @@
-"""Engine profiles: which model family serves each mode, and how it samples. Plain data.
+"""Engine profiles: which model family serves each mode and quality, and how. Plain data.
 
-A profile maps every :class:`~reelserve.core.render.Mode` to an :class:`EngineSpec`. Modes whose
-specs are equal share one engine (one set of weights in memory). Quality (``standard`` /
-``pro``) picks a :class:`Sampling` row of the spec; nothing else branches on it.
+Profiles are written as TOML (``reelserve.engines.profile_files`` reads and validates them;
+the built-in ones ship in ``reelserve/engines/builtin/``). In memory a profile maps every mode
+it serves to a :class:`ModeSpec`: one :class:`EngineSpec` per quality plus the mode's audio
+policy. Specs that are equal share one engine (one set of weights in memory); when both
+qualities of a mode use the same checkpoint they share one spec whose :class:`QualityTable`
+holds both sampling rows, so quality picks a row and nothing else branches on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from reelserve.core.capabilities import AudioPolicy
 from reelserve.core.render import Mode
 from reelserve.engines.speed import MemoryMode, SpeedOptions
 
-EngineFamily = Literal["ltx2", "wan_animate", "wan"]
-GpuDtype = Literal["bfloat16", "float16", "float32"]
+EngineFamily = Literal["ltx2", "wan", "wan_animate"]
+ENGINE_FAMILIES: tuple[EngineFamily, ...] = ("ltx2", "wan", "wan_animate")
+# Families whose model makes sound in the same pass as the video.
+NATIVE_AUDIO_FAMILIES: frozenset[str] = frozenset({"ltx2"})
+# Families with an offline tiny random-weights builder (reelserve.engines.tiny).
+TINY_FAMILIES: frozenset[str] = frozenset({"ltx2", "wan_animate"})
 
-QUALITIES = ("standard", "pro")
+GpuDtype = Literal["bfloat16", "float16", "float32"]
+GPU_DTYPES: tuple[GpuDtype, ...] = ("bfloat16", "float16", "float32")
+
+Quality = Literal["standard", "pro"]
+QUALITIES: tuple[Quality, ...] = ("standard", "pro")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where one checkpoint's weights come from: exactly one of ``hub``, ``path``, ``tiny``."""
+
+    # A Hugging Face hub repository id in diffusers format, at ``revision`` (default: main).
+    hub: str | None = None
+    revision: str | None = None
+    # A local diffusers-format folder, used in place.
+    path: Path | None = None
+    # Built locally with random weights, under ``<models_dir>/tiny/<tiny>``.
+    tiny: str | None = None
+
+    def __str__(self) -> str:
+        if self.hub is not None:
+            return self.hub + (f"@{self.revision}" if self.revision else "")
+        if self.path is not None:
+            return str(self.path)
+        return f"tiny:{self.tiny}"
 
 
 @dataclass(frozen=True)
@@ -55,28 +88,50 @@ class RenderSize:
 
 @dataclass(frozen=True)
 class EngineSpec:
+    """Everything one engine instance needs: one checkpoint and how to run it."""
+
     family: EngineFamily
-    # Folder name under ``<models_dir>/<profile>/``.
-    checkpoint: str
+    checkpoint: Checkpoint
     quality: QualityTable
     render_size: RenderSize = RenderSize()
     # Used on CUDA only; CPU always runs float32 (half precision is slow or unsupported there).
     gpu_dtype: GpuDtype = "bfloat16"
     # Wan-Animate-2 only: frames per inference segment (the model's window, 4k+1).
     segment_frames: int = 81
-    # GPU placement and speed options (ignored on CPU); see ``reelserve.engines.speed``.
+    # GPU placement and speed options (reelserve.engines.acceleration applies them).
     memory: MemoryMode = "resident"
     speed: SpeedOptions = field(default_factory=SpeedOptions)
 
 
 @dataclass(frozen=True)
+class ModeSpec:
+    """How one mode is served: an engine spec per quality and what audio it answers with."""
+
+    standard: EngineSpec
+    pro: EngineSpec
+    audio: AudioPolicy
+
+    def for_quality(self, quality: str) -> EngineSpec:
+        return self.pro if quality == "pro" else self.standard
+
+    def specs(self) -> list[EngineSpec]:
+        """The distinct specs (one when both qualities share an engine)."""
+        return [self.standard] if self.standard == self.pro else [self.standard, self.pro]
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
-    # True when the checkpoints are built locally with random weights: output is noise, and
-    # everything that shows the profile (logs, /readyz, the playground) must say so.
-    random_weights: bool
-    engines: Mapping[Mode, EngineSpec]
+    modes: Mapping[Mode, ModeSpec]
     description: str = ""
+    # Where the profile was read from (a built-in's file inside the package, or the user's).
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def random_weights(self) -> bool:
+        """True when any checkpoint is built locally with random weights: output is noise,
+        and everything that shows the profile (logs, /readyz, the playground) must say so."""
+        return any(spec.checkpoint.tiny is not None for spec in self.specs())
 
     @property
     def label(self) -> str:
@@ -85,51 +140,29 @@ class Profile:
             return f"{self.name} (random weights: output is noise)"
         return self.name
 
+    def specs(self) -> list[EngineSpec]:
+        """Every distinct engine spec, in mode order."""
+        found: list[EngineSpec] = []
+        for mode_spec in self.modes.values():
+            for spec in mode_spec.specs():
+                if spec not in found:
+                    found.append(spec)
+        return found
 
-_TINY_LTX2 = EngineSpec(
-    family="ltx2",
-    checkpoint="ltx2",
-    quality=QualityTable(
-        standard=Sampling(steps=4, guidance_scale=1.0, distilled=True),
-        pro=Sampling(steps=8, guidance_scale=3.0),
-    ),
-    # 17 = 2 * 8 + 1 frames: valid for the real model's 8k+1 rule as well as the tiny VAE's.
-    render_size=RenderSize(long_side=64, frames=17),
-)
+    def checkpoints(self) -> list[Checkpoint]:
+        found: list[Checkpoint] = []
+        for spec in self.specs():
+            if spec.checkpoint not in found:
+                found.append(spec.checkpoint)
+        return found
 
-_TINY_WAN_ANIMATE = EngineSpec(
-    family="wan_animate",
-    checkpoint="wan_animate_2",
-    quality=QualityTable(
-        standard=Sampling(steps=2, guidance_scale=1.0, distilled=True),
-        pro=Sampling(steps=4, guidance_scale=3.0),
-    ),
-    render_size=RenderSize(long_side=64, frames=17),
-    # Two 9-frame segments for 17 frames, so the segment hand-over runs in every render.
-    segment_frames=9,
-)
+    def audio_table(self) -> dict[str, dict[str, str]]:
+        """``{mode: {quality: policy}}`` as a worker publishes it (see core.capabilities).
 
-TINY = Profile(
-    name="tiny",
-    random_weights=True,
-    engines={
-        Mode.TEXT: _TINY_LTX2,
-        Mode.IMAGE: _TINY_LTX2,
-        Mode.FIRST_LAST: _TINY_LTX2,
-        Mode.MOTION: _TINY_WAN_ANIMATE,
-    },
-    description=(
-        "Tiny LTX-2 and Wan-Animate-2 built locally with random weights, for tests, CI and "
-        "machines without a GPU. Its videos are noise."
-    ),
-)
-
-PROFILES: Mapping[str, Profile] = {profile.name: profile for profile in (TINY,)}
-
-
-def get_profile(name: str) -> Profile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        known = ", ".join(sorted(PROFILES))
-        raise ValueError(f"unknown engine profile {name!r} (known: {known})") from None
+        Motion control is left out: its sound is the reference video's, whatever the model.
+        """
+        return {
+            mode.value: {quality: spec.audio for quality in QUALITIES}
+            for mode, spec in self.modes.items()
+            if mode is not Mode.MOTION
+        }

@@ -26,11 +26,12 @@ import torch
 
 from reelserve.engines.libraries import diffusers, transformers
 from reelserve.engines.profiles import EngineFamily
+from reelserve.engines.weights import TINY_MARKER
 
 log = logging.getLogger(__name__)
 
 # Written last into every tiny checkpoint: marks it complete and says what it is.
-MARKER = "reelserve-tiny.json"
+MARKER = TINY_MARKER
 BUILD_VERSION = 1
 
 # A word-level vocabulary is enough for random weights: prompts only need to tokenize

@@ -11,13 +11,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reelserve.core import log_context
-from reelserve.core.errors import ProviderUnavailable, RateLimited
+from reelserve.core.capabilities import audio_refusal, unserved_reason
+from reelserve.core.errors import InvalidInput, ProviderUnavailable, RateLimited
 from reelserve.core.ids import new_generation_id
 from reelserve.core.metrics import NO_METRICS, Metrics
 from reelserve.core.ports import Caller, IdempotencyClaim, NewGeneration, Store
 from reelserve.core.pricing import PriceTable
 from reelserve.core.records import Generation
-from reelserve.core.spec import BLOB_REF_PREFIX, MEDIA_FIELDS, UploadedMedia, plan_to_dict
+from reelserve.core.spec import (
+    BLOB_REF_PREFIX,
+    MEDIA_FIELDS,
+    UploadedMedia,
+    plan_from_dict,
+    plan_to_dict,
+)
 from reelserve.models.registry import lookup
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,25 @@ class Submitter:
             deadline_s=self.policy.deadline_s,
         )
 
+    def _check_workers(self, route: str, new: NewGeneration) -> None:
+        """503 when no live worker serves ``route`` (saying why when workers said), and 400
+        when ``generate_audio`` asks for a sound the serving workers' profile cannot make.
+        Decided from the workers' registrations: no model is loaded here."""
+        workers = self.store.live_workers(self.policy.worker_fresh_s)
+        serving = [worker for worker in workers if route in worker.models]
+        if self.policy.require_worker and not serving:
+            why = unserved_reason(route, lookup(route).modes, workers)
+            raise ProviderUnavailable(
+                f"model: no worker is serving {route!r} right now"
+                + (f" ({why})" if why else "")
+                + "; try again later",
+                field="model",
+            )
+        plan = plan_from_dict(new.plan)
+        problem = audio_refusal(plan.mode, plan.quality, plan.generate_audio, serving)
+        if problem is not None:
+            raise InvalidInput(problem, field="generate_audio")
+
     def submit(
         self,
         caller: Caller,
@@ -113,13 +139,7 @@ class Submitter:
                     retry_after_s=wait,
                 )
         new = self.prepare(route, body, uploads)
-        if self.policy.require_worker and route not in self.store.served_models(
-            self.policy.worker_fresh_s
-        ):
-            raise ProviderUnavailable(
-                f"model: no worker is serving {route!r} right now; try again later",
-                field="model",
-            )
+        self._check_workers(route, new)
         new = replace(
             new,
             workspace_id=caller.workspace.id,

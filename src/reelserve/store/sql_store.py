@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
+from reelserve.core.capabilities import LiveWorker
 from reelserve.core.errors import (
     Conflict,
     InsufficientCredits,
@@ -1216,6 +1217,17 @@ class SqlStore:
         with self._read() as conn:
             rows = conn.execute(query).all()
         return {(model, Status(status)): int(n) for model, status, n in rows}
+
+    def live_workers(self, fresh_within_s: float) -> list[LiveWorker]:
+        """Every worker seen recently, oldest first, with what it registered."""
+        with self._read() as conn:
+            now = self._now(conn)
+            rows = conn.execute(
+                sa.select(workers)
+                .where(workers.c.last_seen_at >= now - fresh_within_s)
+                .order_by(workers.c.started_at, workers.c.id)
+            ).all()
+        return [LiveWorker(row.name, list(row.models), dict(row.info)) for row in rows]
 
 
 def _sharing(row: Row[Any]) -> WorkspaceSharing:

@@ -13,11 +13,14 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from reelserve.core import log_context
+from reelserve.core.capabilities import LiveWorker, audio_policy, audio_refusal, missing_modes
 from reelserve.core.errors import (
     ErrorCode,
     GenerationFailed,
@@ -29,7 +32,7 @@ from reelserve.core.ids import new_worker_id
 from reelserve.core.ports import Heartbeat
 from reelserve.core.progress import Stage
 from reelserve.core.records import Generation
-from reelserve.core.render import Engine, Mode, RenderJob, describe
+from reelserve.core.render import Audio, Engine, Mode, RenderJob, Rendition, describe
 from reelserve.core.spec import Plan, frames_for, plan_from_dict
 from reelserve.core.wakeups import QUEUE, Wakeups
 from reelserve.media import write_mp4
@@ -38,6 +41,8 @@ from reelserve.worker.inputs import BlobReader, FetchPolicy, Inputs, prepare_inp
 from reelserve.worker.tracker import JobTracker
 
 log = logging.getLogger(__name__)
+
+SILENT_TRACK_RATE = 48_000
 
 SAFE_FAILURE = "The generation failed; no credits were charged."
 
@@ -78,6 +83,8 @@ class WorkerConfig:
     profile: str
     random_weights: bool
     scratch_dir: Path
+    # Registration extras (core.capabilities): per-mode audio policy, missing modes.
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Worker:
@@ -102,18 +109,28 @@ class Worker:
         # A route is served only when every one of its modes has an engine here.
         self.models = [route for route, spec in REGISTRY.items() if spec.modes <= set(engines)]
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the worker registers besides its models (see core.capabilities)."""
+        return {
+            "profile": self.config.profile,
+            "random_weights": self.config.random_weights,
+            **self.config.capabilities,
+        }
+
     # -- loop -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        info = {"profile": self.config.profile, "random_weights": self.config.random_weights}
-        self.coordinator.register(self.id, self.name, self.models, info)
+        self.coordinator.register(self.id, self.name, self.models, self.info)
         if self.config.random_weights:
             log.warning(
                 "worker %s: profile %r has random weights; its videos are noise (tests only)",
                 self.name,
                 self.config.profile,
             )
-        log.info("worker %s serving %s", self.name, ", ".join(self.models))
+        log.info("worker %s serving %s", self.name, ", ".join(self.models) or "no model")
+        for mode, reason in missing_modes(self.info).items():
+            log.warning("worker %s: %s not served: %s", self.name, mode, reason)
         try:
             while not stop.is_set():
                 if not self.run_once():
@@ -160,6 +177,7 @@ class Worker:
                 lambda percent: self.coordinator.heartbeat(gen, self.id, percent),
                 self.config.lease_s,
             ) as tracker:
+                self._check_audio(plan)
                 inputs = prepare_inputs(
                     plan,
                     REGISTRY[gen.model].limits,
@@ -175,11 +193,7 @@ class Worker:
                     job, tracker.stage_progress(Stage.RENDER)
                 )
                 tracker.report(Stage.ENCODE, 0.0)
-                audio, rate = rendition.audio, rendition.sample_rate
-                if plan.mode is Mode.MOTION:
-                    audio, rate = inputs.reference_audio or (None, None)
-                elif not plan.generate_audio:
-                    audio, rate = None, None
+                audio, rate = self._soundtrack(plan, rendition, inputs)
                 local = workdir / f"{gen.id}.mp4"
                 info = write_mp4(
                     local,
@@ -234,6 +248,37 @@ class Worker:
             # The coordinator is unreachable (database or API down): the lease runs out and
             # the reaper requeues the task; this worker goes on with the next one.
             log.exception("task %s: could not be marked %s", gen.id, what)
+
+    def _soundtrack(
+        self, plan: Plan, rendition: Rendition, inputs: Inputs
+    ) -> tuple[Audio, int] | tuple[None, None]:
+        """The track to write: the reference's for motion control, the model's, a silent
+        one where the profile says so, or none."""
+        if plan.mode is Mode.MOTION:
+            return inputs.reference_audio or (None, None)
+        if not plan.generate_audio:
+            return None, None
+        if rendition.audio is not None and rendition.sample_rate is not None:
+            return rendition.audio, rendition.sample_rate
+        if audio_policy(self.info, plan.mode, plan.quality) == "silent_track":
+            # One sample of silence: the MP4 writer pads the track to the clip's length.
+            return np.zeros((2, 1), dtype=np.float32), SILENT_TRACK_RATE
+        return None, None
+
+    def _check_audio(self, plan: Plan) -> None:
+        """Refuse, before any work, a sound this worker's profile cannot make.
+
+        The API refuses these at create; this covers a worker of another profile that
+        registered the model since. Nothing is charged for INVALID_INPUT.
+        """
+        problem = audio_refusal(
+            plan.mode,
+            plan.quality,
+            plan.generate_audio,
+            [LiveWorker(self.name, self.models, self.info)],
+        )
+        if problem is not None:
+            raise InvalidInput(problem, field="generate_audio")
 
     def _scratch(self) -> Path:
         self.config.scratch_dir.mkdir(parents=True, exist_ok=True)
