@@ -155,6 +155,10 @@ def worker_command(
     store = open_store(settings, listen=True)
     engines, random_weights = load_engines(settings)
     the_worker = build_worker(settings, store, engines, random_weights)
+    # Tests only: REELSERVE_FAULT arms a crash point (see cli/faults.py); unset, it is a no-op.
+    from reelserve.cli.faults import arm_from_env
+
+    arm_from_env(the_worker, store.engine)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
