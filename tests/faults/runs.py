@@ -42,6 +42,7 @@ def record(case: str, backend: str, run: int, tally: Tally, **extra: object) -> 
         "run": run,
         "seed": int(os.environ.get(SEED_ENV, "1")) + run,
         "at": time.time(),
+        "session": os.getpid(),  # one pytest session: its runs share one deployment
         **tally.as_row(),
         **extra,
     }

@@ -7,29 +7,34 @@ import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 
 def main(path: str) -> None:
-    groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    # (case, backend) → session → rows; rows without a session came from one session.
+    groups: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for line in Path(path).read_text().splitlines():
         row = json.loads(line)
-        groups[(str(row["case"]), str(row["backend"]))].append(row)
+        groups[(str(row["case"]), str(row["backend"]))][int(row.get("session", 0))].append(row)
     print(
         "| case | backend | runs | tasks: final status | lost | duplicated | overcharged "
         "| orphan outputs |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for (case, backend), rows in sorted(groups.items()):
+    for (case, backend), sessions in sorted(groups.items()):
+        # A session's check covers every task of its case so far: its last row counts them
+        # all; sessions (separate deployments) add up.
+        lasts = [max(rows, key=lambda row: int(row["run"])) for rows in sessions.values()]
+        runs = sum(len(rows) for rows in sessions.values())
         statuses: Counter[str] = Counter()
-        for row in rows:
-            statuses.update(row["statuses"])  # type: ignore[arg-type]
+        for last in lasts:
+            statuses.update(last["statuses"])
         final = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-        total = {k: sum(int(r[k]) for r in rows) for k in ("lost", "duplicated", "overcharged")}  # type: ignore[call-overload]
-        orphans = sum(int(r["orphans"]) for r in rows)  # type: ignore[call-overload]
-        print(
-            f"| {case} | {backend} | {len(rows)} | {final} | {total['lost']} "
-            f"| {total['duplicated']} | {total['overcharged']} | {orphans} |"
-        )
+        keys = ("lost", "duplicated", "overcharged", "orphans")
+        cells = " | ".join(str(sum(int(last[k]) for last in lasts)) for k in keys)
+        print(f"| {case} | {backend} | {runs} | {final} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from reelserve.settings import Settings
 from reelserve.store import SqlStore, connect, upgrade
 from tests.faults.invariants import check_invariants
 from tests.faults.pg_cluster import PgCluster
+from tests.faults.runs import record
 from tests.faults.site import MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -84,4 +85,5 @@ def test_a_worker_outlives_a_database_outage_while_finishing(
     assert (now.status.value, now.attempt) == ("COMPLETED", 2)
     tally = check_invariants(store, workspace.id, 100, outputs_dir=settings.blobs_dir / "outputs")
     assert tally.lost == tally.duplicated == tally.overcharged == 0
+    record("database outage while finishing", "postgres (private, stopped)", 0, tally)
     engine.dispose()
