@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import fresh_postgres_url
 from tests.faults.runs import record, seeded_runs
-from tests.faults.site import Site, wait_log, wait_stopped
+from tests.faults.site import TERMINAL, Site, open_site, wait_log, wait_stopped
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +45,9 @@ def test_a_late_finish_after_the_lease_was_lost_is_fenced(site: Site) -> None:
 
         # Past the lease, the reaper requeues the task and another worker completes it.
         other = site.worker()
-        site.wait_status(gen_id, ("COMPLETED", "FAILED", "CANCELED"))
+        # (A freeze inside a heartbeat transaction holds the row lock until PostgreSQL ends
+        # the idle session: allow for that timeout too.)
+        site.wait_status(gen_id, ("COMPLETED", "FAILED", "CANCELED"), timeout=120)
         other.stop()
         done = site.store.get(gen_id)
         assert done is not None
@@ -59,3 +63,36 @@ def test_a_late_finish_after_the_lease_was_lost_is_fenced(site: Site) -> None:
         tally = site.check()
         assert tally.orphans == []
         record("SIGSTOP past the lease, SIGCONT", site.backend, run, tally)
+
+
+@pytest.mark.postgres
+def test_a_worker_frozen_inside_a_transaction_does_not_hide_its_task(tmp_path: Path) -> None:
+    """Frozen while its heartbeat transaction holds the task's row lock: the reaper skips
+    locked rows, so the task could wait as long as the freeze lasts. PostgreSQL ends the
+    idle session (``idle_in_transaction_session_timeout``), the lock goes, the task is
+    requeued and completed by another worker; the thawed worker is fenced.
+
+    PostgreSQL only: on SQLite a process frozen inside a write transaction holds the one
+    database write lock and stalls every writer until it resumes or dies (see
+    docs/reliability.md)."""
+    urls = fresh_postgres_url()
+    with open_site(tmp_path, "postgres", next(urls)) as site:
+        site.deployment.start_server("--no-worker")
+        for run, _rng in enumerate(seeded_runs(1)):
+            frozen = site.worker(30, 0.1, REELSERVE_FAULT="pause_in_heartbeat")
+            gen_id = site.submit()
+            wait_stopped(frozen)
+            other = site.worker()
+            assert site.wait_status(gen_id, TERMINAL, timeout=120) == "COMPLETED", site.logs()
+            other.stop()
+            os.kill(frozen.popen.pid, signal.SIGCONT)
+            wait_log(frozen, "lease lost")
+            frozen.stop()
+            done = site.store.get(gen_id)
+            assert done is not None
+            assert done.attempt == 2
+            tally = site.check()
+            assert tally.orphans == []
+            record("SIGSTOP inside a heartbeat transaction", site.backend, run, tally)
+    for _ in urls:  # drops the schema
+        pass

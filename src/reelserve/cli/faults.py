@@ -10,7 +10,9 @@ or double-charging anything:
 - ``after_upload``: SIGKILL after the output was stored, before the finish transaction;
 - ``in_finish``: SIGKILL inside the complete transaction, just before its COMMIT;
 - ``pause_after_upload``: SIGSTOP after the output was stored, before finishing (the test
-  resumes the process with SIGCONT once another worker has taken the task over).
+  resumes the process with SIGCONT once another worker has taken the task over);
+- ``pause_in_heartbeat``: SIGSTOP inside a heartbeat transaction, holding the task's row
+  lock (PostgreSQL must end the frozen session so that the reaper can see the task).
 
 Nothing here runs unless the variable is set; the hooks wrap the worker's collaborators
 from outside, so the worker and the store carry no fault code of their own.
@@ -38,7 +40,14 @@ from reelserve.worker.runner import Coordinator, Worker
 log = logging.getLogger(__name__)
 
 FAULT_ENV = "REELSERVE_FAULT"
-POINTS = ("after_claim", "mid_render", "after_upload", "in_finish", "pause_after_upload")
+POINTS = (
+    "after_claim",
+    "mid_render",
+    "after_upload",
+    "in_finish",
+    "pause_after_upload",
+    "pause_in_heartbeat",
+)
 
 
 def _stop_self(point: str, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -126,6 +135,25 @@ def _crash_in_complete_transaction(db: DbEngine) -> None:
             _stop_self("in_finish")
 
 
+def _pause_in_heartbeat_transaction(db: DbEngine) -> None:
+    """SIGSTOP (once) inside a heartbeat's transaction, after it locked the task's row."""
+    fired: list[bool] = []
+
+    @sa.event.listens_for(db, "before_cursor_execute")
+    def _spot(
+        conn: sa.Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        # The heartbeat's update sets the lease and heartbeat times but, unlike a claim,
+        # not the status.
+        head, _, _ = statement.upper().partition(" WHERE ")
+        heartbeat = head.lstrip().startswith("UPDATE GENERATIONS SET") and (
+            "HEARTBEAT_AT=" in head and "STATUS=" not in head
+        )
+        if heartbeat and not fired:
+            fired.append(True)
+            _stop_self("pause_in_heartbeat", signal.SIGSTOP)
+
+
 def _mentions(params: Any, value: str) -> bool:
     if isinstance(params, Mapping):
         return value in params.values()
@@ -158,5 +186,7 @@ def arm_from_env(worker: Worker, db: DbEngine, environ: Mapping[str, str] | None
                 _stop_self(point, sig)
 
         worker.outputs = replace(worker.outputs, save=save_then_stop)
+    elif point == "pause_in_heartbeat":
+        _pause_in_heartbeat_transaction(db)
     else:
         _crash_in_complete_transaction(db)
