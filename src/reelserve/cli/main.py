@@ -276,6 +276,10 @@ def worker_command(
         metrics=metrics or NO_METRICS,
         capabilities=loaded.capabilities,
     )
+    # Tests only: REELSERVE_FAULT arms a crash point (see cli/faults.py); unset, it is a no-op.
+    from reelserve.cli.faults import arm_from_env
+
+    arm_from_env(the_worker, store.engine)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

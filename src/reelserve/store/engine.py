@@ -10,6 +10,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Our transactions never wait on their client; one that does belongs to a frozen process
+# (SIGSTOP, a VM pause) whose row locks would hide its task from the reaper
+# (``SKIP LOCKED``) for as long as the freeze lasts. PostgreSQL ends such sessions.
+PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -42,4 +46,16 @@ def connect(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    _configure_postgres(engine)
+    return engine
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(
+                f"SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+            )
+        dbapi_conn.commit()

@@ -114,10 +114,15 @@ PG_CHANNEL = "reelserve"
 
 
 class SqlStore:
-    def __init__(self, engine: Engine, wakeups: Wakeups | None = None) -> None:
+    def __init__(
+        self, engine: Engine, wakeups: Wakeups | None = None, *, clock_offset_s: float = 0.0
+    ) -> None:
         self.engine = engine
         self.wakeups = wakeups or Wakeups()
         self._notify_pg = engine.dialect.name == "postgresql"
+        # Seconds added to the database clock: tests move time forward (lease expiry,
+        # deadlines) without sleeping. Always 0 in the service.
+        self.clock_offset_s = clock_offset_s
 
     # -- transactions -------------------------------------------------------------------
 
@@ -141,9 +146,8 @@ class SqlStore:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
-    @staticmethod
-    def _now(conn: Connection) -> float:
-        return float(conn.execute(sa.select(db_now())).scalar_one())
+    def _now(self, conn: Connection) -> float:
+        return float(conn.execute(sa.select(db_now())).scalar_one()) + self.clock_offset_s
 
     def ping(self) -> None:
         with self._read() as conn:

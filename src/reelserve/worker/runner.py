@@ -172,6 +172,7 @@ class Worker:
         log.info("task %s attempt %d: %s", gen.id, gen.attempt, plan.mode.value)
         workdir = Path(tempfile.mkdtemp(prefix=f"{gen.id}-", dir=self._scratch()))
         output_key: str | None = None
+        completing = False
         try:
             with JobTracker(
                 lambda percent: self.coordinator.heartbeat(gen, self.id, percent),
@@ -210,6 +211,7 @@ class Worker:
                 self.outputs.save(output_key, local)
                 tracker.check()
                 data = _data(gen, plan, output_key, info)
+            completing = True
             self.coordinator.complete(gen, self.id, data, inputs.reference_seconds)
             log.info("task %s completed", gen.id)
             output_key = None  # kept: it belongs to the completed task now
@@ -223,6 +225,10 @@ class Worker:
             self._fail(gen, ErrorCode.FAILED, exc.message)
         except Exception:
             log.exception("task %s: unexpected error", gen.id)
+            if completing:
+                # The store may have committed the completion before the error reached us
+                # (a connection lost at COMMIT): keep the output it may now refer to.
+                output_key = None
             # Unknown errors may be transient (a full disk, a lost connection): retry.
             self._fail(gen, ErrorCode.FAILED, SAFE_FAILURE, retry=True)
         finally:
@@ -245,9 +251,12 @@ class Worker:
         except LeaseLost:
             log.warning("task %s: lease lost before it could be marked %s", gen.id, what)
         except Exception:
-            # The coordinator is unreachable (database or API down): the lease runs out and
-            # the reaper requeues the task; this worker goes on with the next one.
-            log.exception("task %s: could not be marked %s", gen.id, what)
+            # The coordinator is out of reach (a database restart, the API down): the worker
+            # lives on, and the task, still leased to this attempt, goes back to the queue
+            # when the lease expires (the reaper), so it is neither lost nor finished twice.
+            log.exception(
+                "task %s: could not be marked %s; the reaper will requeue it", gen.id, what
+            )
 
     def _soundtrack(
         self, plan: Plan, rendition: Rendition, inputs: Inputs
