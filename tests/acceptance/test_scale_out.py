@@ -72,9 +72,11 @@ class Replica:
 
 
 def follow_sse(base: str, gen_id: str, headers: dict[str, str], out: dict[str, Any]) -> None:
-    """Read the task's event stream to its end, reconnecting with Last-Event-ID."""
+    """Read the task's event stream to its end, reconnecting with Last-Event-ID; records the
+    statuses seen and how many times the stream was cut."""
     last_id: str | None = None
     statuses: list[str] = []
+    cuts = 0
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         request_headers = dict(headers)
@@ -94,11 +96,12 @@ def follow_sse(base: str, gen_id: str, headers: dict[str, str], out: dict[str, A
                         status = json.loads(line[5:])["status"]
                         statuses.append(status)
                         if status in TERMINAL:
-                            out[gen_id] = statuses
+                            out[gen_id] = (statuses, cuts)
                             return
         except httpx.HTTPError:
+            cuts += 1
             time.sleep(0.5)
-    out[gen_id] = statuses
+    out[gen_id] = (statuses, cuts)
 
 
 def test_two_replicas_three_remote_workers_fifty_tasks_one_replica_killed(
@@ -110,7 +113,7 @@ def test_two_replicas_three_remote_workers_fifty_tasks_one_replica_killed(
         "REELSERVE_DATA_DIR": str(tmp_path / "data"),
         "REELSERVE_PROFILE": "fake",
         "REELSERVE_FAKE_STEPS": "3",
-        "REELSERVE_FAKE_STEP_S": "0.1",
+        "REELSERVE_FAKE_STEP_S": "0.3",
         "REELSERVE_LEASE_S": "4",
         "REELSERVE_REAPER_INTERVAL_S": "0.5",
         "REELSERVE_RETRY_BACKOFF_S": "0.2",
@@ -200,9 +203,12 @@ def test_two_replicas_three_remote_workers_fifty_tasks_one_replica_killed(
 
     assert len(final) == TASKS, f"{TASKS - len(final)} tasks never finished"
     assert {r["status"] for r in final.values()} == {"COMPLETED"}
-    for gen_id, statuses in streams.items():
+    assert len(streams) == TASKS // 5
+    for gen_id, (statuses, _) in streams.items():
         assert statuses, gen_id
         assert statuses[-1] == "COMPLETED", (gen_id, statuses)
+    # The kill cut streams that were open on replica 0; they resumed and still saw the end.
+    assert sum(cuts for _, cuts in streams.values()) >= 1
     for record in final.values():
         video = record["data"]["videos"][0]
         download = httpx.get(video["url"], timeout=30)
