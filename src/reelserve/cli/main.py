@@ -15,6 +15,7 @@ import typer
 from reelserve.cli import key_rotation, remote, webhooks, workspaces
 from reelserve.cli.exits import EPILOG
 from reelserve.cli.models_cmd import models_app
+from reelserve.cli.server_options import DatabaseUrl, DataDir
 from reelserve.cli.workers_cmd import workers_app
 
 if TYPE_CHECKING:
@@ -50,24 +51,6 @@ app.add_typer(workers_app, name="workers", rich_help_panel=SERVER)
 app.add_typer(workspaces.app, name="workspaces", rich_help_panel=SERVER)
 app.add_typer(models_app, name="models", rich_help_panel=SERVER)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Data folder (default ./reelserve-data).",
-        envvar="REELSERVE_DATA_DIR",
-        show_envvar=True,
-    ),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL; default SQLite in the data folder.",
-        envvar="REELSERVE_DATABASE_URL",
-        show_envvar=True,
-    ),
-]
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 BlobUrl = Annotated[
     str | None,

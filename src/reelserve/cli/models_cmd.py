@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reelserve.cli.server_options import DataDir
+
 if TYPE_CHECKING:
     from reelserve.engines.profiles import Profile
 
@@ -27,15 +29,6 @@ ModelsPath = Annotated[
         "--models-path",
         help="Models folder (default <data-dir>/models).",
         envvar="REELSERVE_MODELS_PATH",
-        show_envvar=True,
-    ),
-]
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Data folder (default ./reelserve-data).",
-        envvar="REELSERVE_DATA_DIR",
         show_envvar=True,
     ),
 ]

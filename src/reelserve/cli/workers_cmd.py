@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reelserve.cli.server_options import DatabaseUrl, DataDir
+
 if TYPE_CHECKING:
     from reelserve.store import SqlWorkerTokens
 
@@ -16,25 +18,6 @@ token_app = typer.Typer(
     help="Worker tokens: what `reelserve worker --api-url` shows the API.", no_args_is_help=True
 )
 workers_app.add_typer(token_app, name="token")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Data folder (default ./reelserve-data).",
-        envvar="REELSERVE_DATA_DIR",
-        show_envvar=True,
-    ),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL; default SQLite in the data folder.",
-        envvar="REELSERVE_DATABASE_URL",
-        show_envvar=True,
-    ),
-]
 
 
 def _tokens(data_dir: Path | None, database_url: str | None) -> SqlWorkerTokens:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reelserve.cli.server_options import DatabaseUrl, DataDir, open_admin_store
+
 if TYPE_CHECKING:
     from reelserve.core.ports import WorkspaceSharing
     from reelserve.store import SqlStore
@@ -21,31 +23,9 @@ app = typer.Typer(help="Workspaces: running caps and priorities.", no_args_is_he
 # Far inside the database's integer range; more levels than anyone needs.
 MAX_PRIORITY = 1_000_000
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Data folder (default ./reelserve-data).",
-        envvar="REELSERVE_DATA_DIR",
-        show_envvar=True,
-    ),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL; default SQLite in the data folder.",
-        envvar="REELSERVE_DATABASE_URL",
-        show_envvar=True,
-    ),
-]
-
 
 def _store(data_dir: Path | None, database_url: str | None) -> SqlStore:
-    from reelserve.cli.embedded import open_store
-    from reelserve.settings import from_env
-
-    return open_store(from_env(None, data_dir=data_dir, database_url=database_url))
+    return open_admin_store(data_dir, database_url)
 
 
 def _cap(sharing: WorkspaceSharing) -> str:
