@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +45,9 @@ from reelserve.engines.sizing import (
     to_uint8_frames,
 )
 from reelserve.engines.warmup import (
-    WARM_UP_STEPS,
-    ignore_progress,
+    mode_quality_jobs,
+    render_each,
     should_render,
-    warm_up_job,
-    warm_up_qualities,
 )
 
 log = logging.getLogger(__name__)
@@ -145,17 +142,8 @@ class WanEngine:
         pipe = self._resident()
         if not should_render(render, pipe._execution_device):
             return
-        for mode in sorted(self.served_modes(), key=lambda mode: mode.value):
-            for quality in warm_up_qualities(self.spec.quality):
-                started = time.perf_counter()
-                self._render(warm_up_job(mode, quality), ignore_progress, steps=WARM_UP_STEPS)
-                log.info(
-                    "%s warmed up %s/%s in %.1f s",
-                    self.label,
-                    mode.value,
-                    quality,
-                    time.perf_counter() - started,
-                )
+        jobs = mode_quality_jobs(self.served_modes(), self.spec.quality)
+        render_each(self.label, jobs, self._render)
 
     def denoiser(self) -> torch.nn.Module:
         transformer: torch.nn.Module = self._resident().transformer

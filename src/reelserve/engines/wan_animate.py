@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,8 +47,7 @@ from reelserve.engines.sizing import (
     to_uint8_frames,
 )
 from reelserve.engines.warmup import (
-    WARM_UP_STEPS,
-    ignore_progress,
+    render_each,
     should_render,
     warm_up_job,
     warm_up_qualities,
@@ -127,14 +125,13 @@ class WanAnimateEngine:
         self.warm()
         if not should_render(render, self._resident()._execution_device):
             return
-        for quality in warm_up_qualities(self.spec.quality):
-            started = time.perf_counter()
-            # Every segment has the same shape, so one segment compiles what a clip needs.
-            job = replace(warm_up_job(Mode.MOTION, quality), num_frames=self.spec.segment_frames)
-            self._render(job, ignore_progress, steps=WARM_UP_STEPS)
-            log.info(
-                "%s warmed up %s in %.1f s", self.label, quality, time.perf_counter() - started
-            )
+        # Every segment has the same shape, so one segment compiles what a clip needs.
+        segment = self.spec.segment_frames
+        jobs = [
+            (quality, replace(warm_up_job(Mode.MOTION, quality), num_frames=segment))
+            for quality in warm_up_qualities(self.spec.quality)
+        ]
+        render_each(self.label, jobs, self._render)
 
     def denoiser(self) -> torch.nn.Module:
         """The resident transformer (loaded if needed), shared by every quality."""

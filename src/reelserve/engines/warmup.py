@@ -9,13 +9,21 @@ warm-up only loads the weights, unless a test asks for the renders.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
 import torch
 
-from reelserve.core.render import Frames, Mode, RenderJob
+from reelserve.core.render import Frames, Mode, ProgressFn, RenderJob
 from reelserve.engines.profiles import QUALITIES, QualityTable
+
+log = logging.getLogger(__name__)
+
+# An engine's own render with a step count: (job, progress, steps) -> anything.
+RenderStep = Callable[[RenderJob, ProgressFn, int], object]
 
 WARM_UP_STEPS = 1
 _WIDTH, _HEIGHT, _FPS, _SECONDS = 1280, 720, 24, 5
@@ -60,6 +68,23 @@ def warm_up_job(mode: Mode, quality: str) -> RenderJob:
         reference = np.stack([np.roll(still, 2 * t, axis=1) for t in range(frames)])
         job = replace(job, reference_frames=reference, reference_fps=float(_FPS))
     return job
+
+
+def mode_quality_jobs(modes: Iterable[Mode], table: QualityTable) -> list[tuple[str, RenderJob]]:
+    """One named warm-up job per mode and distinct quality, in a stable order."""
+    return [
+        (f"{mode.value}/{quality}", warm_up_job(mode, quality))
+        for mode in sorted(modes, key=lambda mode: mode.value)
+        for quality in warm_up_qualities(table)
+    ]
+
+
+def render_each(label: str, jobs: Iterable[tuple[str, RenderJob]], render: RenderStep) -> None:
+    """Render every warm-up job with :data:`WARM_UP_STEPS` steps, logging what each took."""
+    for name, job in jobs:
+        started = time.perf_counter()
+        render(job, ignore_progress, WARM_UP_STEPS)
+        log.info("%s warmed up %s in %.1f s", label, name, time.perf_counter() - started)
 
 
 def ignore_progress(fraction: float) -> None:
